@@ -1,0 +1,353 @@
+"""The engine's one public face: deploy, start, complete, message, fire timers, retry, show.
+
+Every public method is one unit of work: it opens one transaction, changes at most one instance, writes the
+instance state, its projections and its audit entries together, and commits once.  Live workflows are
+kept in an in-memory cache between units of work, checked out (removed) while in use and put back only
+after a successful commit, so a failed unit never leaves a half-changed workflow behind.  The row version
+of the instance decides whether the cached workflow is still current.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Collection, Sequence
+from datetime import datetime
+from typing import Any
+
+from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy.exc import IntegrityError
+
+from . import bpmn, bpmn_lint, sandbox
+from .errors import ConflictError, NotFoundError
+from .instance_ops import InstanceOps
+from .runtime import Clock, Dispatcher, EngineScriptEngine, Instance, RetryPolicy, SystemClock, UnitLog
+from .state import STATE_FORMAT, StateCodec
+from .store import Store, UnitOfWork
+from .views import instance_view, summary
+
+Specs = tuple[BpmnProcessSpec, dict[str, BpmnProcessSpec]]
+
+
+class InstanceCache:
+    """A small thread-safe LRU of live instances, each held by at most one unit of work at a time."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[str, Instance] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def take(self, instance_id: str) -> Instance | None:
+        """Remove and return the cached instance, if any."""
+        with self._lock:
+            return self._items.pop(instance_id, None)
+
+    def put(self, instance: Instance) -> None:
+        """Return an instance after a successful commit."""
+        with self._lock:
+            self._items[instance.id] = instance
+            self._items.move_to_end(instance.id)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def peek(self, instance_id: str, row_version: int, use: Callable[[Instance], Any]) -> Any:
+        """Call ``use`` on the cached instance while holding the lock, if it is current; else None."""
+        with self._lock:
+            cached = self._items.get(instance_id)
+            if cached is None or cached.row_version != row_version:
+                return None
+            return use(cached)
+
+    def clear(self) -> None:
+        """Forget every cached instance."""
+        with self._lock:
+            self._items.clear()
+
+
+class Engine(InstanceOps):
+    """Deploys and runs BPMN processes with durable state.
+
+    Args:
+        store: the database.
+        dispatcher: calls service-task handlers by operator name.
+        known_operators: operator names the dispatcher serves, for linting.
+        clock: time source (tests pass a fake one).
+        retry_policy: default retries and back-off of service tasks.
+        script_time_limit: seconds a script or expression may run.
+        cache_size: how many live instances to keep in memory.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        dispatcher: Dispatcher,
+        known_operators: Collection[str] | None = None,
+        clock: Clock | None = None,
+        retry_policy: RetryPolicy | None = None,
+        script_time_limit: float = 2.0,
+        cache_size: int = 2000,
+    ) -> None:
+        self.store = store
+        self.clock = clock or SystemClock()
+        self.codec = StateCodec()
+        self.retry_policy = retry_policy or RetryPolicy()
+        self.known_operators = known_operators
+        self.script_engine = EngineScriptEngine(
+            dispatcher, self.clock, environment=sandbox.RestrictedEnvironment(time_limit=script_time_limit)
+        )
+        self._specs: dict[int, Specs] = {}
+        self._specs_lock = threading.Lock()
+        self.instances = InstanceCache(cache_size)
+
+    # -- definitions -------------------------------------------------------------------------------
+    def deploy(
+        self, documents: Sequence[tuple[str, bytes]], deployed_by: str = "system"
+    ) -> list[dict[str, Any]]:
+        """Validate BPMN documents and store each process as a new definition version when it changed.
+
+        Args:
+            documents: (file name, XML bytes) pairs; call activities may reference processes in any of
+                them or processes already deployed.
+            deployed_by: who deploys.
+
+        Returns:
+            One dict per process: key, version, sha256, created (False when identical content was
+            already the latest version).
+
+        Raises:
+            DefinitionError: a document is unsafe, malformed or invalid (names file, line, element).
+            ConflictError: another deployment of the same process committed at the same moment.
+        """
+        results = []
+        try:
+            with self.store.unit_of_work() as uow:
+                processes = bpmn.load_documents(
+                    documents, resolve_missing=self._resolver(uow)
+                )
+                for process in processes:
+                    results.append(self._store_version(uow, process, deployed_by))
+        except IntegrityError as exc:
+            raise ConflictError("Another deployment of the same process happened at the same time") from exc
+        return results
+
+    def _resolver(self, uow: UnitOfWork) -> Callable[[str], tuple[str, bytes] | None]:
+        def resolve(process_id: str) -> tuple[str, bytes] | None:
+            head = uow.latest_definition(process_id)
+            if head is None:
+                return None
+            row = uow.definition(head.id)
+            return (row.source_file, bytes(row.xml)) if row is not None else None
+
+        return resolve
+
+    def _store_version(self, uow: UnitOfWork, process: Any, deployed_by: str) -> dict[str, Any]:
+        latest = uow.latest_definition(process.key)
+        if latest is not None and latest.sha256 == process.sha256:
+            return {
+                "key": process.key,
+                "version": latest.version,
+                "sha256": latest.sha256,
+                "created": False,
+                "id": latest.id,
+            }
+        version = 1 if latest is None else latest.version + 1
+        definition_id = uow.insert_definition(
+            {
+                "key": process.key,
+                "version": version,
+                "name": process.name,
+                "sha256": process.sha256,
+                "source_file": process.source_file,
+                "deployed_at": self.clock.now(),
+                "deployed_by": deployed_by,
+                "xml": process.xml,
+                "spec_json": self.codec.dump_specs(process.spec, process.subprocess_specs),
+            }
+        )
+        return {
+            "key": process.key,
+            "version": version,
+            "sha256": process.sha256,
+            "created": True,
+            "id": definition_id,
+        }
+
+    def lint(self, documents: Sequence[tuple[str, bytes]]) -> list[dict[str, Any]]:
+        """Check BPMN documents without deploying them; return every problem found (empty when clean)."""
+        with self.store.unit_of_work(write=False) as uow:
+            problems = bpmn_lint.lint_documents(
+                documents,
+                known_operators=self.known_operators,
+                check_expression=sandbox.check_script,
+                resolve_missing=self._resolver(uow),
+            )
+        return [problem.to_dict() for problem in problems]
+
+    def definitions(self, key: str | None = None) -> list[dict[str, Any]]:
+        """Return deployed definition versions (newest first per key)."""
+        with self.store.unit_of_work(write=False) as uow:
+            return [dict(row._mapping) for row in uow.list_definitions(key)]
+
+    def _specs_of(self, uow: UnitOfWork, definition_id: int) -> Specs:
+        specs = self._specs.get(definition_id)
+        if specs is None:
+            row = uow.definition(definition_id)
+            if row is None:
+                raise NotFoundError(f"Definition {definition_id} does not exist")
+            specs = self.codec.load_specs(row.spec_json)
+            with self._specs_lock:
+                self._specs[definition_id] = specs
+        return specs
+
+    # -- instances --------------------------------------------------------------------------------
+    def start(
+        self,
+        key: str,
+        data: dict[str, Any] | None = None,
+        business_key: str | None = None,
+        actor: str = "system",
+    ) -> dict[str, Any]:
+        """Start an instance of the latest version of process ``key`` and run it to its first wait.
+
+        Returns:
+            The instance view (id, status, ready tasks, ...).
+
+        Raises:
+            NotFoundError: no process with that key is deployed.
+            ValidationError: ``data`` or ``business_key`` is malformed.
+        """
+        data = self.validate_data(data)
+        business_key = self.validate_business_key(business_key)
+        with self.store.unit_of_work() as uow:
+            head = uow.latest_definition(key)
+            if head is None:
+                raise NotFoundError(f"No process '{key}' is deployed", key=key)
+            spec, subprocess_specs = self._specs_of(uow, head.id)
+            workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=self.script_engine)
+            instance = Instance(
+                id=str(uuid.uuid4()),
+                definition_id=head.id,
+                process_key=key,
+                business_key=business_key,
+                row_version=0,
+                workflow=workflow,
+                created_at=self.clock.now(),
+            )
+            workflow.motcua_instance = instance  # type: ignore[attr-defined]
+            for task in workflow.get_tasks(state=TaskState.READY):
+                task.set_data(**data)
+            log = UnitLog(instance.id, actor, self.clock.now())
+            log.record("started", version=head.version, business_key=business_key)
+            self.run_steps(instance, log)
+            self.save(uow, instance, log, started_by=actor)
+        self.instances.put(instance)
+        return summary(instance, self.status_of(instance.workflow))
+
+    def checkout(self, uow: UnitOfWork, instance_id: str) -> Instance:
+        """Return the live instance for a unit of work: the cached one if still current, else loaded.
+
+        Raises:
+            NotFoundError: no such instance.
+        """
+        head = uow.instance_head(instance_id)
+        if head is None:
+            raise NotFoundError(f"Instance {instance_id} does not exist", instance_id=instance_id)
+        cached = self.instances.take(instance_id)
+        if cached is not None and cached.row_version == head.row_version:
+            return cached
+        return self._load(uow, head)
+
+    def _load(self, uow: UnitOfWork, head: Any) -> Instance:
+        state = uow.instance_state(head.id)
+        spec, subprocess_specs = self._specs_of(uow, head.definition_id)
+        workflow = self.codec.loads(
+            state.state, state.state_format, spec, subprocess_specs, script_engine=self.script_engine
+        )
+        # Re-attach our sandboxed engine: SpiffWorkflow would otherwise give a restored workflow its
+        # unrestricted default engine.
+        workflow.script_engine = self.script_engine
+        instance = Instance(
+            id=head.id,
+            definition_id=head.definition_id,
+            process_key=head.process_key,
+            business_key=head.business_key,
+            row_version=state.row_version,
+            workflow=workflow,
+            created_at=head.created_at,
+        )
+        workflow.motcua_instance = instance  # type: ignore[attr-defined]
+        return instance
+
+    def save(self, uow: UnitOfWork, instance: Instance, log: UnitLog, started_by: str | None = None) -> None:
+        """Write an instance's state, projections, audit entries and incidents in ``uow``.
+
+        Raises:
+            ConflictError: another writer changed the instance since it was loaded.
+        """
+        from .projection import project
+
+        workflow = instance.workflow
+        now = self.clock.now()
+        values: dict[str, Any] = {
+            "status": self.status_of(workflow),
+            "state": self.codec.dumps(workflow),
+            "state_format": STATE_FORMAT,
+            "updated_at": now,
+            "completed_at": now if workflow.completed else None,
+        }
+        if instance.row_version == 0:
+            uow.insert_instance(
+                {
+                    **values,
+                    "id": instance.id,
+                    "definition_id": instance.definition_id,
+                    "process_key": instance.process_key,
+                    "business_key": instance.business_key,
+                    "row_version": 1,
+                    "started_by": started_by,
+                    "created_at": instance.created_at,
+                }
+            )
+        else:
+            uow.update_instance(instance.id, instance.row_version, values)
+        projection = project(workflow, instance.business_key)
+        uow.replace_projection(instance.id, instance.projection, projection)
+        if workflow.completed:
+            log.record("completed")
+        uow.add_audit(log.audit)
+        for incident in log.incidents:
+            uow.add_incident(incident)
+        instance.projection = projection
+        instance.row_version += 1
+
+    def show(self, instance_id: str) -> dict[str, Any]:
+        """Return the state, data, tasks, timers, subscriptions, incidents and history of an instance.
+
+        Raises:
+            NotFoundError: no such instance.
+        """
+        with self.store.unit_of_work(write=False) as uow:
+            head = uow.instance_head(instance_id)
+            if head is None:
+                raise NotFoundError(f"Instance {instance_id} does not exist", instance_id=instance_id)
+
+            def view(instance: Instance) -> dict[str, Any]:
+                return instance_view(head, instance.workflow, uow)
+
+            result = self.instances.peek(instance_id, head.row_version, view)
+            if result is None:
+                result = instance_view(head, self._load(uow, head).workflow, uow)
+        return dict(result)
+
+    def tasks(self, instance_id: str | None = None, lane: str | None = None) -> list[dict[str, Any]]:
+        """Return ready user tasks, oldest first, optionally of one instance or one lane."""
+        with self.store.unit_of_work(write=False) as uow:
+            return [dict(row._mapping) for row in uow.ready_tasks(instance_id=instance_id, lane=lane)]
+
+    def now(self) -> datetime:
+        """Return the engine clock's current time."""
+        return self.clock.now()

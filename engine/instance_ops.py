@@ -1,0 +1,311 @@
+"""Acting on running instances: complete a task, deliver a message, fire wake-ups, retry incidents.
+
+A mixin of ``Engine`` so that each operation reads as one short unit of work.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from SpiffWorkflow.bpmn.util.event import BpmnEvent
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.task import Task
+from SpiffWorkflow.util.task import TaskState
+
+from .errors import ConflictError, MotcuaError, NotFoundError, TaskStateError, ValidationError
+from .projection import RETRY_AT
+from .runtime import ATTEMPTS, Instance, UnitLog, advance, wake_task
+from .views import summary
+
+if TYPE_CHECKING:
+    from .facade import Engine
+    from .store import UnitOfWork
+
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+class InstanceOps:
+    """Operations on existing instances (mixed into ``Engine``)."""
+
+    # -- validation -------------------------------------------------------------------------------
+    @staticmethod
+    def validate_data(data: Any, field: str = "data") -> dict[str, Any]:
+        """Check that process data is an object whose keys are plain variable names.
+
+        Raises:
+            ValidationError: naming the field and each bad key.
+        """
+        if data is None:
+            return {}
+        if not isinstance(data, dict):
+            raise ValidationError(f"'{field}' must be a JSON object", {field: ["must be an object"]})
+        bad = [key for key in data if not isinstance(key, str) or not _NAME.match(key)]
+        if bad:
+            raise ValidationError(
+                f"'{field}' has keys that are not variable names: {', '.join(map(str, bad))}",
+                {
+                    f"{field}.{key}": ["must start with a letter and hold only letters, digits and _"]
+                    for key in bad
+                },
+            )
+        try:
+            json.dumps(data, default=_json_default)
+        except (TypeError, ValueError) as exc:
+            raise ValidationError(f"'{field}' cannot be stored: {exc}", {field: [str(exc)]}) from exc
+        return data
+
+    @staticmethod
+    def validate_business_key(business_key: Any) -> str | None:
+        """Check a business key: None or a non-empty string of at most 200 characters.
+
+        Raises:
+            ValidationError: on the ``business_key`` field.
+        """
+        if business_key is None:
+            return None
+        if not isinstance(business_key, str) or not business_key.strip() or len(business_key) > 200:
+            raise ValidationError(
+                "'business_key' must be a non-empty string of at most 200 characters",
+                {"business_key": ["must be 1-200 characters"]},
+            )
+        return business_key
+
+    # -- one unit of work on one instance ----------------------------------------------------------
+    def _on_instance(
+        self: Engine,
+        instance_id: str | Callable[[UnitOfWork], str],
+        actor: str,
+        action: Callable[[Instance, UnitLog], None],
+        resolve_incidents: bool = False,
+    ) -> dict[str, Any]:
+        with self.store.unit_of_work() as uow:
+            target = instance_id if isinstance(instance_id, str) else instance_id(uow)
+            instance = self.checkout(uow, target)
+            if instance.workflow.completed:
+                raise TaskStateError(f"Instance {target} has already completed", instance_id=target)
+            log = UnitLog(instance.id, actor, self.clock.now())
+            action(instance, log)
+            if resolve_incidents:
+                uow.resolve_incidents(instance.id, log.now, actor)
+            self.save(uow, instance, log)
+        self.instances.put(instance)
+        return summary(instance, self.status_of(instance.workflow))
+
+    def run_steps(self: Engine, instance: Instance, log: UnitLog) -> None:
+        """Run the engine steps of an instance, turning task failures into retries or incidents."""
+        advance(instance.workflow, log, self.retry_policy)
+
+    # -- complete ---------------------------------------------------------------------------------
+    def complete_task(
+        self: Engine, task_id: str, data: dict[str, Any] | None = None, actor: str = "system"
+    ) -> dict[str, Any]:
+        """Complete a ready user task with ``data`` and run the instance to its next wait.
+
+        Raises:
+            NotFoundError: no such task.
+            TaskStateError: the task is no longer ready (e.g. someone completed it first).
+            ConflictError: another writer changed the instance at the same moment.
+            ValidationError: ``data`` is malformed.
+        """
+        data = self.validate_data(data)
+
+        def locate(uow: UnitOfWork) -> str:
+            row = uow.ready_task(task_id)
+            if row is None:
+                raise _missing_task(uow, task_id)
+            return str(row.instance_id)
+
+        def act(instance: Instance, log: UnitLog) -> None:
+            task = _task(instance.workflow, task_id)
+            if task is None or not task.has_state(TaskState.READY) or not task.task_spec.manual:
+                raise TaskStateError(f"Task {task_id} is not ready", task_id=task_id)
+            task.set_data(**data)
+            task.run()
+            log.record("task_completed", task, fields=sorted(data))
+            self.run_steps(instance, log)
+
+        return self._on_instance(locate, actor, act)
+
+    # -- messages ---------------------------------------------------------------------------------
+    def send_message(
+        self: Engine,
+        name: str,
+        correlation: dict[str, Any] | None = None,
+        data: dict[str, Any] | None = None,
+        actor: str = "system",
+    ) -> dict[str, Any]:
+        """Deliver message ``name`` to the one instance waiting for it with matching correlation values.
+
+        ``correlation`` may hold ``business_key`` and the message's correlation properties.
+
+        Raises:
+            NotFoundError: no instance waits for this message with these values.
+            ConflictError: more than one instance matches (give more correlation values).
+            ValidationError: malformed arguments.
+        """
+        if not isinstance(name, str) or not name:
+            raise ValidationError("'name' is required", {"name": ["required"]})
+        correlation = self.validate_data(correlation, "correlation")
+        data = self.validate_data(data)
+        waiting: list[Any] = []
+
+        def locate(uow: UnitOfWork) -> str:
+            rows = uow.find_subscriptions(name, correlation)
+            instances = {row.instance_id for row in rows}
+            if not instances:
+                raise NotFoundError(
+                    f"No instance is waiting for message '{name}' with {correlation}",
+                    message_name=name,
+                    correlation=correlation,
+                )
+            if len(instances) > 1:
+                raise ConflictError(
+                    f"{len(instances)} instances wait for message '{name}' with "
+                    f"{correlation}; give more correlation values",
+                    message_name=name,
+                )
+            waiting.extend(rows)
+            return str(rows[0].instance_id)
+
+        def act(instance: Instance, log: UnitLog) -> None:
+            task = _task(instance.workflow, waiting[0].task_id)
+            if task is None or not task.has_state(TaskState.WAITING):
+                raise ConflictError(f"Instance {instance.id} no longer waits for message '{name}'")
+            definition = task.task_spec.event_definition
+            # The payload carries the correlation values, so the message's retrieval expressions find them.
+            expected = {**json.loads(waiting[0].correlation), **correlation}
+            payload = {**{k: v for k, v in expected.items() if k != "business_key"}, **data}
+            event = BpmnEvent(definition, payload=payload, correlations=dict(instance.workflow.correlations))
+            instance.workflow.send_event(event)
+            if getattr(definition, "message_var", None) is None:
+                task.data.update(payload)
+            log.record("message_received", task, message=name, fields=sorted(payload))
+            self.run_steps(instance, log)
+
+        return self._on_instance(locate, actor, act)
+
+    # -- wake-ups ---------------------------------------------------------------------------------
+    def fire_due_timers(
+        self: Engine, now: datetime | None = None, limit: int = 100, actor: str = "scheduler"
+    ) -> list[dict[str, Any]]:
+        """Fire every timer and service retry that is due at ``now`` (default: the clock), once.
+
+        Each wake-up is its own unit of work; one that another worker fired first is skipped.
+
+        Returns:
+            One dict per due wake-up: instance_id, task_id, element_id, kind, outcome.
+        """
+        now = now or self.clock.now()
+        with self.store.unit_of_work(write=False) as uow:
+            due = [dict(row._mapping) for row in uow.due_timers(now, limit)]
+        results = []
+        for wake in due:
+            try:
+                self._on_instance(
+                    wake["instance_id"], actor, lambda instance, log, w=wake: _wake(instance, log, w, self)
+                )
+                outcome = "fired"
+            except (ConflictError, NotFoundError) as exc:
+                outcome = f"skipped: {exc.message}"
+            results.append({**wake, "outcome": outcome})
+        return results
+
+    def retry_incidents(self: Engine, instance_id: str, actor: str = "admin") -> dict[str, Any]:
+        """Retry every failed task of an instance and resolve its open incidents.
+
+        Raises:
+            NotFoundError: no such instance.
+            TaskStateError: the instance has no failed task.
+        """
+
+        def act(instance: Instance, log: UnitLog) -> None:
+            failed = instance.workflow.get_tasks(state=TaskState.ERROR)
+            if not failed:
+                raise TaskStateError(f"Instance {instance_id} has no failed task", instance_id=instance_id)
+            for task in failed:
+                task.internal_data[ATTEMPTS] = 0
+                wake_task(task)
+                log.record("incident_retried", task)
+            self.run_steps(instance, log)
+
+        return self._on_instance(instance_id, actor, act, resolve_incidents=True)
+
+    def incidents(self: Engine, instance_id: str | None = None) -> list[dict[str, Any]]:
+        """Return the open incidents, of one instance or of all."""
+        with self.store.unit_of_work(write=False) as uow:
+            return [dict(row._mapping) for row in uow.open_incidents(instance_id)]
+
+    @staticmethod
+    def status_of(workflow: BpmnWorkflow) -> str:
+        """Return the stored status of a workflow: completed, incident or running."""
+        if workflow.completed:
+            return "completed"
+        failed = workflow.get_tasks(state=TaskState.ERROR)
+        if any(RETRY_AT not in task.internal_data for task in failed):
+            return "incident"
+        return "running"
+
+
+def _task(workflow: BpmnWorkflow, task_id: str) -> Task | None:
+    try:
+        return workflow.get_task_from_id(UUID(task_id))
+    except (ValueError, KeyError, MotcuaError):
+        return None
+    except Exception:  # SpiffWorkflow raises TaskNotFoundException for unknown ids
+        return None
+
+
+def _missing_task(uow: UnitOfWork, task_id: str) -> MotcuaError:
+    done = [row for row in uow.conn.execute(_audit_for_task(task_id)).all()]
+    if done:
+        return TaskStateError(f"Task {task_id} is no longer ready: it was already completed", task_id=task_id)
+    return NotFoundError(f"Task {task_id} does not exist or is not ready", task_id=task_id)
+
+
+def _audit_for_task(task_id: str) -> Any:
+    from sqlalchemy import select
+
+    from .tables import audit
+
+    return select(audit.c.id).where(audit.c.task_id == task_id, audit.c.action == "task_completed").limit(1)
+
+
+def _wake(instance: Instance, log: UnitLog, wake: dict[str, Any], engine: Engine) -> None:
+    task = _task(instance.workflow, wake["task_id"])
+    if wake["kind"] == "retry":
+        if task is None or not task.has_state(TaskState.ERROR) or RETRY_AT not in task.internal_data:
+            raise ConflictError("The retry was already done")
+        wake_task(task)
+        log.record("retry", task, attempt=int(task.internal_data.get(ATTEMPTS, 0)) + 1)
+    else:
+        if task is None or not task.has_state(TaskState.WAITING):
+            raise ConflictError("The timer already fired")
+        _mark_fired(task)
+        log.record("timer_fired", task)
+        instance.workflow.refresh_timers()
+    engine.run_steps(instance, log)
+
+
+def _mark_fired(task: Task) -> None:
+    """Tell SpiffWorkflow the timer's time has come, by our clock rather than its own."""
+    if isinstance(task.task_spec.event_definition, CycleTimerEventDefinition):
+        value = task.internal_data.get("event_value")
+        if isinstance(value, dict):
+            value["next"] = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
+    else:
+        task.internal_data["event_fired"] = True
+
+
+def _json_default(value: Any) -> str:
+    from datetime import date
+    from decimal import Decimal
+
+    if isinstance(value, date | Decimal):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not a JSON value")

@@ -1,0 +1,101 @@
+"""Compute what an instance exposes to queries (ready tasks, wake-ups, subscriptions) from its workflow.
+
+Pure functions over a live SpiffWorkflow workflow; the store writes their result in the same transaction
+as the instance state.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
+    CycleTimerEventDefinition,
+    TimerEventDefinition,
+)
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.task import Task
+from SpiffWorkflow.util.task import TaskState
+
+from .store import Projection
+
+RETRY_AT = "motcua_retry_at"
+
+
+def project(workflow: BpmnWorkflow, business_key: str | None) -> Projection:
+    """Return the projection rows of a workflow: ready human tasks, wake-ups and message subscriptions."""
+    ready = {
+        str(task.id): ready_task_row(task)
+        for task in workflow.get_tasks(state=TaskState.READY)
+        if task.task_spec.manual
+    }
+    timers: dict[str, dict[str, Any]] = {}
+    subscriptions: dict[tuple[str, str], dict[str, Any]] = {}
+    for task in workflow.event_manager.tasks.values():
+        definition = task.task_spec.event_definition
+        if isinstance(definition, TimerEventDefinition):
+            due = timer_due_at(task)
+            if due is not None:
+                timers[str(task.id)] = {"element_id": task.task_spec.name, "kind": "timer", "due_at": due}
+        elif isinstance(definition, MessageEventDefinition):
+            subscriptions[(str(task.id), definition.name)] = {
+                "element_id": task.task_spec.name,
+                "correlation": expected_correlation(task, definition, business_key),
+            }
+    for task in workflow.get_tasks(state=TaskState.ERROR):
+        retry_at = task.internal_data.get(RETRY_AT)
+        if retry_at:
+            timers[str(task.id)] = {
+                "element_id": task.task_spec.name,
+                "kind": "retry",
+                "due_at": datetime.fromisoformat(retry_at),
+            }
+    return Projection(ready, timers, subscriptions)
+
+
+def ready_task_row(task: Task) -> dict[str, Any]:
+    """Return the ready-task projection of a human task."""
+    spec = task.task_spec
+    properties = (getattr(spec, "extensions", None) or {}).get("properties", {})
+    form_ref = properties.get("formKey") or properties.get("form") or properties.get("formJsonSchemaFilename")
+    return {
+        "element_id": spec.name,
+        "title": spec.bpmn_name or spec.name,
+        "lane": spec.lane,
+        "form_ref": form_ref,
+        "created_at": datetime.fromtimestamp(task.last_state_change, UTC),
+    }
+
+
+def timer_due_at(task: Task) -> datetime | None:
+    """Return when a waiting timer task is due, or None when SpiffWorkflow has not computed it yet."""
+    value = task._get_internal_data("event_value")
+    if value is None:
+        return None
+    if isinstance(task.task_spec.event_definition, CycleTimerEventDefinition):
+        value = value["next"]
+    due = TimerEventDefinition.get_datetime(value)
+    return due.astimezone(UTC)
+
+
+def expected_correlation(
+    task: Task, definition: MessageEventDefinition, business_key: str | None
+) -> dict[str, Any]:
+    """Return the correlation values a waiting message event expects.
+
+    Always the instance's business key (when it has one); then each correlation property of the message,
+    taken from the correlations the workflow has established, else from a task variable of that name.
+    """
+    expected: dict[str, Any] = {}
+    if business_key is not None:
+        expected["business_key"] = business_key
+    established: dict[str, Any] = {}
+    for values in task.workflow.correlations.values():
+        established.update(values)
+    for prop in definition.correlation_properties:
+        if prop.name in established:
+            expected[prop.name] = established[prop.name]
+        elif prop.name in task.data:
+            expected[prop.name] = task.data[prop.name]
+    return expected

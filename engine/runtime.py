@@ -1,0 +1,221 @@
+"""What the engine is given and what it works on: clock, service dispatch, live instances, step running.
+
+``advance`` runs the engine steps of one workflow and turns a failing task into either a scheduled retry
+(a retryable handler error with attempts left) or an incident; the rest of the workflow carries on.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.task import Task
+from SpiffWorkflow.util.task import TaskState
+
+from .errors import HandlerError, MotcuaError, ScriptError
+from .projection import RETRY_AT
+from .sandbox import SandboxedScriptEngine
+from .store import Projection
+
+ATTEMPTS = "motcua_attempts"
+MAX_FAILURE_ROUNDS = 1000
+
+
+class Clock(Protocol):
+    """Source of the current time (timezone-aware, UTC)."""
+
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    """The real clock."""
+
+    def now(self) -> datetime:
+        """Return the current UTC time."""
+        return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class ServiceContext:
+    """What a service-task handler knows about the call besides its parameters.
+
+    ``idempotency_key`` is the same for every attempt of one task, so handlers can de-duplicate.
+    """
+
+    instance_id: str
+    business_key: str | None
+    element_id: str
+    task_id: str
+    attempt: int
+    now: datetime
+
+    @property
+    def idempotency_key(self) -> str:
+        """Return a key that is stable across retries of the same task."""
+        return f"{self.instance_id}:{self.task_id}"
+
+
+Dispatcher = Callable[[str, dict[str, Any], ServiceContext], dict[str, Any]]
+
+
+@dataclass
+class RetryPolicy:
+    """Default retry settings for service tasks that do not state their own in the BPMN."""
+
+    retries: int = 3
+    backoff_base_seconds: float = 30.0
+    backoff_max_seconds: float = 3600.0
+
+    def delay(self, attempt: int, base: float | None = None) -> timedelta:
+        """Return how long to wait before retry number ``attempt`` (1-based), exponential and capped."""
+        seconds = (base if base is not None else self.backoff_base_seconds) * 2 ** (attempt - 1)
+        return timedelta(seconds=min(seconds, self.backoff_max_seconds))
+
+
+@dataclass
+class Instance:
+    """A live instance: its stored identity and its workflow, checked out for one unit of work."""
+
+    id: str
+    definition_id: int
+    process_key: str
+    business_key: str | None
+    row_version: int
+    workflow: BpmnWorkflow
+    created_at: datetime
+    projection: Projection | None = None
+
+
+@dataclass
+class UnitLog:
+    """Audit entries and incidents produced while working one instance."""
+
+    instance_id: str
+    actor: str
+    now: datetime
+    audit: list[dict[str, Any]] = field(default_factory=list)
+    incidents: list[dict[str, Any]] = field(default_factory=list)
+
+    def record(self, action: str, task: Task | None = None, **details: Any) -> None:
+        """Append an audit entry for ``action`` on ``task`` (or the instance)."""
+        self.audit.append(
+            {
+                "instance_id": self.instance_id,
+                "task_id": str(task.id) if task is not None else None,
+                "element_id": task.task_spec.name if task is not None else None,
+                "action": action,
+                "actor": self.actor,
+                "at": self.now,
+                "details": json.dumps(details, ensure_ascii=False, default=str) if details else None,
+            }
+        )
+
+
+class EngineScriptEngine(SandboxedScriptEngine):  # type: ignore[misc]
+    """The sandboxed script engine, plus service calls routed to the handler registry."""
+
+    def __init__(self, dispatcher: Dispatcher, clock: Clock, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.dispatcher = dispatcher
+        self.clock = clock
+        self.instance: Instance | None = None
+
+    def call_service_values(self, task: Task, operator: str, params: dict[str, Any]) -> Any:
+        """Call the handler of ``operator``; return its result as Python values.
+
+        Raises:
+            HandlerError: the handler failed (``retryable`` says whether to try again).
+        """
+        instance = task.workflow.top_workflow.motcua_instance
+        context = ServiceContext(
+            instance_id=instance.id,
+            business_key=instance.business_key,
+            element_id=task.task_spec.name,
+            task_id=str(task.id),
+            attempt=int(task.internal_data.get(ATTEMPTS, 0)) + 1,
+            now=self.clock.now(),
+        )
+        return self.dispatcher(operator, params, context)
+
+
+def advance(workflow: BpmnWorkflow, log: UnitLog, policy: RetryPolicy) -> None:
+    """Run engine steps until only human tasks, waits or failed tasks remain.
+
+    A task that raises is left in ERROR and handed to ``handle_failure``; other branches go on.
+
+    Raises:
+        MotcuaError: a failure outside any task (e.g. a timer expression refreshed between steps).
+    """
+    current: list[Task] = []
+
+    def will_run(task: Task) -> None:
+        current[:] = [task]
+
+    for _ in range(MAX_FAILURE_ROUNDS):
+        current.clear()
+        try:
+            workflow.do_engine_steps(will_complete_task=will_run)
+            return
+        except Exception as exc:
+            error = domain_error(exc)
+            task = current[0] if current else None
+            if task is None or not task.has_state(TaskState.ERROR):
+                raise error from exc
+            handle_failure(task, error, log, policy)
+    raise ScriptError("The process did not settle: too many failing tasks in one step")
+
+
+def handle_failure(task: Task, error: MotcuaError, log: UnitLog, policy: RetryPolicy) -> None:
+    """Schedule a retry of a failed task, or record an incident when no retry is left."""
+    attempts = int(task.internal_data.get(ATTEMPTS, 0)) + 1
+    task.internal_data[ATTEMPTS] = attempts
+    spec = task.task_spec
+    allowed = getattr(spec, "retries", None)
+    allowed = policy.retries if allowed is None else int(allowed)
+    if isinstance(error, HandlerError) and error.retryable and attempts <= allowed:
+        delay = policy.delay(attempts, getattr(spec, "retry_backoff_base", None))
+        task.internal_data[RETRY_AT] = (log.now + delay).isoformat()
+        log.record(
+            "retry_scheduled",
+            task,
+            attempt=attempts,
+            error=error.message,
+            retry_at=task.internal_data[RETRY_AT],
+        )
+        return
+    task.internal_data.pop(RETRY_AT, None)
+    log.record("incident", task, attempt=attempts, error=error.message, kind=error.code)
+    log.incidents.append(
+        {
+            "instance_id": log.instance_id,
+            "task_id": str(task.id),
+            "element_id": spec.name,
+            "kind": error.code,
+            "message": error.message,
+            "attempts": attempts,
+            "created_at": log.now,
+        }
+    )
+
+
+def domain_error(exc: BaseException) -> MotcuaError:
+    """Find the domain error behind an exception raised through SpiffWorkflow, or wrap it."""
+    seen: set[int] = set()
+    node: BaseException | None = exc
+    while node is not None and id(node) not in seen:
+        if isinstance(node, MotcuaError):
+            return node
+        seen.add(id(node))
+        inner = getattr(node, "exception", None)
+        node = inner if isinstance(inner, BaseException) else (node.__cause__ or node.__context__)
+    return ScriptError(f"{type(exc).__name__}: {exc}")
+
+
+def wake_task(task: Task) -> None:
+    """Make a failed task runnable again (for a due retry or an admin's retry)."""
+    task.internal_data.pop(RETRY_AT, None)
+    task._set_state(TaskState.READY)

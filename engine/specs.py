@@ -1,0 +1,43 @@
+"""Our own task spec classes, where SpiffWorkflow's defaults do not fit.
+
+``ServiceTask`` keeps the handler's result as Python values (``Decimal``, ``date``) instead of round-tripping
+it through JSON text as SpiffWorkflow's service task does, which would turn money into floats.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from SpiffWorkflow.bpmn.parser.util import full_tag
+from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
+from SpiffWorkflow.spiff.parser.task_spec import ServiceTaskParser
+from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.spiff.serializer.task_spec import ServiceTaskConverter
+from SpiffWorkflow.spiff.specs.defaults import ServiceTask as SpiffServiceTask
+
+
+class ServiceTask(SpiffServiceTask):  # type: ignore[misc]
+    """A BPMN service task whose operator is dispatched by the engine's handler registry."""
+
+    def _execute(self, task: Any) -> bool:
+        params = {name: param["value"] for name, param in self.evaluate_params(task).items()}
+        engine = task.workflow.script_engine
+        task.data[self.result_variable] = engine.call_service_values(task, self.operation_name, params)
+        return True
+
+
+class MotcuaBpmnParser(SpiffBpmnParser):  # type: ignore[misc]
+    """SpiffWorkflow's parser with our service task."""
+
+    OVERRIDE_PARSER_CLASSES = {
+        **SpiffBpmnParser.OVERRIDE_PARSER_CLASSES,
+        full_tag("serviceTask"): (ServiceTaskParser, ServiceTask),
+    }
+
+
+def serializer_config() -> dict[Any, Any]:
+    """Return SpiffWorkflow's serializer configuration with our spec classes swapped in."""
+    config = dict(SPIFF_CONFIG)
+    config.pop(SpiffServiceTask, None)
+    config[ServiceTask] = ServiceTaskConverter
+    return config

@@ -1,0 +1,343 @@
+"""Database access for the engine: every query lives here, behind a small unit-of-work API.
+
+One ``UnitOfWork`` is one transaction on one connection.  On SQLite writers take the database lock up
+front (``BEGIN IMMEDIATE``) so that two writers serialize instead of failing half-way; on PostgreSQL the
+optimistic ``row_version`` check on the instance row decides which of two writers wins.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, and_, create_engine, delete, event, func, insert, select, update
+from sqlalchemy.engine import Connection, Row
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import NullPool
+
+from . import tables as t
+from .errors import ConflictError
+
+
+def create_db_engine(url: str, *, echo: bool = False) -> Engine:
+    """Create a SQLAlchemy engine tuned for this project's use of SQLite or PostgreSQL."""
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url,
+            echo=echo,
+            poolclass=NullPool if ":memory:" not in url else None,
+            connect_args={"timeout": 30, "check_same_thread": False},
+        )
+        _tune_sqlite(engine)
+        return engine
+    return create_engine(url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get("motcua_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+@dataclass(frozen=True)
+class Projection:
+    """What an instance currently exposes to queries, computed from its workflow."""
+
+    ready_tasks: dict[str, dict[str, Any]]
+    timers: dict[str, dict[str, Any]]
+    subscriptions: dict[tuple[str, str], dict[str, Any]]
+
+
+class Store:
+    """Owns the database engine; hands out units of work."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @contextmanager
+    def unit_of_work(self, *, write: bool = True) -> Iterator[UnitOfWork]:
+        """Open one transaction; commit when the block ends normally, roll back otherwise.
+
+        Raises:
+            ConflictError: the database refused the transaction because of a concurrent writer.
+        """
+        try:
+            with self.engine.connect() as conn:
+                if write:
+                    conn = conn.execution_options(motcua_write=True)
+                with conn.begin():
+                    yield UnitOfWork(conn)
+        except OperationalError as exc:
+            text = str(exc.orig).lower()
+            if "locked" in text or "could not serialize" in text or "deadlock" in text:
+                raise ConflictError("The instance was changed by another writer; try again") from exc
+            raise
+
+
+class UnitOfWork:
+    """Queries and writes inside one transaction."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    # -- definitions -------------------------------------------------------------------------------
+    def latest_definition(self, key: str) -> Row[Any] | None:
+        """Return the newest definition row of a process key (without the XML), or None."""
+        cols = [c for c in t.definitions.c if c.name not in ("xml", "spec_json")]
+        query = select(*cols).where(t.definitions.c.key == key).order_by(t.definitions.c.version.desc())
+        return self.conn.execute(query.limit(1)).first()
+
+    def definition(self, definition_id: int) -> Row[Any] | None:
+        """Return a whole definition row by id, or None."""
+        return self.conn.execute(select(t.definitions).where(t.definitions.c.id == definition_id)).first()
+
+    def definition_by_version(self, key: str, version: int) -> Row[Any] | None:
+        """Return a whole definition row by key and version, or None."""
+        query = select(t.definitions).where(t.definitions.c.key == key, t.definitions.c.version == version)
+        return self.conn.execute(query).first()
+
+    def list_definitions(self, key: str | None = None) -> Sequence[Row[Any]]:
+        """Return definition rows (without XML and spec), newest version first per key."""
+        cols = [c for c in t.definitions.c if c.name not in ("xml", "spec_json")]
+        query = select(*cols).order_by(t.definitions.c.key, t.definitions.c.version.desc())
+        if key is not None:
+            query = query.where(t.definitions.c.key == key)
+        return self.conn.execute(query).all()
+
+    def insert_definition(self, values: dict[str, Any]) -> int:
+        """Insert a definition version; return its id."""
+        result = self.conn.execute(insert(t.definitions).values(**values))
+        return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    # -- instances --------------------------------------------------------------------------------
+    def instance_head(self, instance_id: str) -> Row[Any] | None:
+        """Return an instance row without its state blob, or None."""
+        cols = [c for c in t.instances.c if c.name != "state"]
+        return self.conn.execute(select(*cols).where(t.instances.c.id == instance_id)).first()
+
+    def instance_state(self, instance_id: str) -> Row[Any] | None:
+        """Return (state, state_format, row_version) of an instance, or None."""
+        c = t.instances.c
+        query = select(c.state, c.state_format, c.row_version).where(c.id == instance_id)
+        return self.conn.execute(query).first()
+
+    def insert_instance(self, values: dict[str, Any]) -> None:
+        """Insert a new instance row."""
+        self.conn.execute(insert(t.instances).values(**values))
+
+    def update_instance(self, instance_id: str, expected_version: int, values: dict[str, Any]) -> None:
+        """Write an instance row if nobody else did since ``expected_version``.
+
+        Raises:
+            ConflictError: the row version moved on (another writer committed first).
+        """
+        c = t.instances.c
+        result = self.conn.execute(
+            update(t.instances)
+            .where(c.id == instance_id, c.row_version == expected_version)
+            .values(row_version=expected_version + 1, **values)
+        )
+        if result.rowcount != 1:
+            raise ConflictError(
+                "The instance was changed by another writer; reload it and try again",
+                instance_id=instance_id,
+            )
+
+    def list_instances(
+        self,
+        *,
+        status: str | None = None,
+        process_key: str | None = None,
+        business_key: str | None = None,
+        limit: int = 100,
+    ) -> Sequence[Row[Any]]:
+        """Return instance heads, newest first, filtered by what is given."""
+        cols = [c for c in t.instances.c if c.name != "state"]
+        query = select(*cols).order_by(t.instances.c.created_at.desc()).limit(limit)
+        for column, value in (
+            ("status", status),
+            ("process_key", process_key),
+            ("business_key", business_key),
+        ):
+            if value is not None:
+                query = query.where(t.instances.c[column] == value)
+        return self.conn.execute(query).all()
+
+    # -- projections ------------------------------------------------------------------------------
+    def ready_task(self, task_id: str) -> Row[Any] | None:
+        """Return the ready-task row with this id, or None."""
+        return self.conn.execute(select(t.ready_tasks).where(t.ready_tasks.c.id == task_id)).first()
+
+    def ready_tasks(
+        self, *, instance_id: str | None = None, lane: str | None = None, limit: int = 500
+    ) -> Sequence[Row[Any]]:
+        """Return ready user tasks, oldest first, optionally by instance and lane."""
+        query = select(t.ready_tasks, t.instances.c.business_key, t.instances.c.process_key).join(
+            t.instances, t.instances.c.id == t.ready_tasks.c.instance_id
+        )
+        if instance_id is not None:
+            query = query.where(t.ready_tasks.c.instance_id == instance_id)
+        if lane is not None:
+            query = query.where(t.ready_tasks.c.lane == lane)
+        return self.conn.execute(query.order_by(t.ready_tasks.c.created_at).limit(limit)).all()
+
+    def due_timers(self, now: datetime, limit: int = 100) -> Sequence[Row[Any]]:
+        """Return wake-ups whose time has come, earliest first."""
+        query = select(t.timers).where(t.timers.c.due_at <= now).order_by(t.timers.c.due_at).limit(limit)
+        return self.conn.execute(query).all()
+
+    def timers_of(self, instance_id: str) -> Sequence[Row[Any]]:
+        """Return the pending wake-ups of one instance."""
+        return self.conn.execute(select(t.timers).where(t.timers.c.instance_id == instance_id)).all()
+
+    def subscriptions_of(self, instance_id: str) -> Sequence[Row[Any]]:
+        """Return the message subscriptions of one instance."""
+        query = select(t.message_subscriptions).where(t.message_subscriptions.c.instance_id == instance_id)
+        return self.conn.execute(query).all()
+
+    def find_subscriptions(self, message_name: str, correlation: dict[str, Any]) -> list[Row[Any]]:
+        """Return subscriptions to ``message_name`` whose correlation contains every given value."""
+        s, k = t.message_subscriptions, t.subscription_keys
+        query = select(s).where(s.c.message_name == message_name)
+        items = sorted(correlation.items())
+        if items:
+            name, value = items[0]
+            query = query.join(
+                k, and_(k.c.subscription_id == s.c.id, k.c.name == name, k.c.value == canonical(value))
+            )
+        rows = self.conn.execute(query).all()
+        return [row for row in rows if _contains(json.loads(row.correlation), correlation)]
+
+    def replace_projection(self, instance_id: str, old: Projection | None, new: Projection) -> None:
+        """Bring the projection tables of one instance from ``old`` to ``new``.
+
+        With ``old`` None (state freshly loaded) every row of the instance is rewritten.
+        """
+        if old is None:
+            old = Projection({}, {}, {})
+            self._clear_projection(instance_id)
+        self._sync_ready(instance_id, old.ready_tasks, new.ready_tasks)
+        self._sync_timers(instance_id, old.timers, new.timers)
+        self._sync_subscriptions(instance_id, old.subscriptions, new.subscriptions)
+
+    def _clear_projection(self, instance_id: str) -> None:
+        s = t.message_subscriptions
+        sub_ids = select(s.c.id).where(s.c.instance_id == instance_id).scalar_subquery()
+        self.conn.execute(
+            delete(t.subscription_keys).where(t.subscription_keys.c.subscription_id.in_(sub_ids))
+        )
+        for table in (t.message_subscriptions, t.timers, t.ready_tasks):
+            self.conn.execute(delete(table).where(table.c.instance_id == instance_id))
+
+    def _sync_ready(self, instance_id: str, old: dict[str, Any], new: dict[str, Any]) -> None:
+        gone = [task_id for task_id in old if task_id not in new]
+        if gone:
+            self.conn.execute(delete(t.ready_tasks).where(t.ready_tasks.c.id.in_(gone)))
+        added = [
+            dict(row, id=task_id, instance_id=instance_id)
+            for task_id, row in new.items()
+            if task_id not in old
+        ]
+        if added:
+            self.conn.execute(insert(t.ready_tasks), added)
+
+    def _sync_timers(self, instance_id: str, old: dict[str, Any], new: dict[str, Any]) -> None:
+        changed = [task_id for task_id, row in old.items() if new.get(task_id) != row]
+        if changed:
+            self.conn.execute(delete(t.timers).where(t.timers.c.task_id.in_(changed)))
+        added = [
+            dict(row, task_id=task_id, instance_id=instance_id)
+            for task_id, row in new.items()
+            if old.get(task_id) != row
+        ]
+        if added:
+            self.conn.execute(insert(t.timers), added)
+
+    def _sync_subscriptions(self, instance_id: str, old: dict[Any, Any], new: dict[Any, Any]) -> None:
+        s, k = t.message_subscriptions, t.subscription_keys
+        for task_id, name in (key for key, row in old.items() if new.get(key) != row):
+            sub_ids = select(s.c.id).where(s.c.task_id == task_id, s.c.message_name == name).scalar_subquery()
+            self.conn.execute(delete(k).where(k.c.subscription_id.in_(sub_ids)))
+            self.conn.execute(delete(s).where(s.c.task_id == task_id, s.c.message_name == name))
+        for (task_id, name), row in new.items():
+            if old.get((task_id, name)) == row:
+                continue
+            correlation = row["correlation"]
+            result = self.conn.execute(
+                insert(s).values(
+                    instance_id=instance_id,
+                    task_id=task_id,
+                    message_name=name,
+                    element_id=row["element_id"],
+                    correlation=json.dumps(correlation, sort_keys=True),
+                )
+            )
+            sub_id = result.inserted_primary_key[0]  # type: ignore[index]
+            keys = [
+                {"subscription_id": sub_id, "name": key, "value": canonical(value)}
+                for key, value in correlation.items()
+            ]
+            if keys:
+                self.conn.execute(insert(k), keys)
+
+    # -- history ----------------------------------------------------------------------------------
+    def add_audit(self, entries: Iterable[dict[str, Any]]) -> None:
+        """Append audit entries (dicts with the audit table's columns)."""
+        rows = list(entries)
+        if rows:
+            self.conn.execute(insert(t.audit), rows)
+
+    def audit_of(self, instance_id: str) -> Sequence[Row[Any]]:
+        """Return the audit trail of one instance in order."""
+        query = select(t.audit).where(t.audit.c.instance_id == instance_id).order_by(t.audit.c.id)
+        return self.conn.execute(query).all()
+
+    def add_incident(self, values: dict[str, Any]) -> None:
+        """Record an incident (a task that failed for good)."""
+        self.conn.execute(insert(t.incidents).values(**values))
+
+    def open_incidents(self, instance_id: str | None = None) -> Sequence[Row[Any]]:
+        """Return unresolved incidents, of one instance or of all."""
+        query = select(t.incidents).where(t.incidents.c.resolved_at.is_(None)).order_by(t.incidents.c.id)
+        if instance_id is not None:
+            query = query.where(t.incidents.c.instance_id == instance_id)
+        return self.conn.execute(query).all()
+
+    def resolve_incidents(self, instance_id: str, at: datetime, by: str) -> int:
+        """Mark the open incidents of an instance resolved; return how many."""
+        i = t.incidents.c
+        result = self.conn.execute(
+            update(t.incidents)
+            .where(i.instance_id == instance_id, i.resolved_at.is_(None))
+            .values(resolved_at=at, resolved_by=by)
+        )
+        return int(result.rowcount)
+
+    def count(self, table_name: str) -> int:
+        """Return the number of rows of a table (for tests and health reports)."""
+        table = t.metadata.tables[table_name]
+        return int(self.conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def canonical(value: Any) -> str:
+    """Return the canonical text of a correlation value, for equality matching in SQL."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def _contains(stored: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    return all(key in stored and canonical(stored[key]) == canonical(value) for key, value in wanted.items())

@@ -1,0 +1,81 @@
+"""Read models: the JSON-able view of one instance for ``show`` and the API."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.util.task import TaskState
+
+if TYPE_CHECKING:
+    from .runtime import Instance
+    from .store import UnitOfWork
+
+_SETTLED = TaskState.READY | TaskState.WAITING | TaskState.COMPLETED | TaskState.ERROR | TaskState.STARTED
+
+
+def current_data(workflow: BpmnWorkflow) -> dict[str, Any]:
+    """Return the process data as it stands: the data of the most recently changed live or finished task."""
+    tasks = [task for task in workflow.get_tasks(state=_SETTLED) if task.workflow is workflow]
+    if not tasks:
+        return dict(workflow.data)
+    latest = max(tasks, key=lambda task: (task.last_state_change, task.has_state(TaskState.COMPLETED)))
+    return dict(latest.data)
+
+
+def instance_view(head: Any, workflow: BpmnWorkflow, uow: UnitOfWork) -> dict[str, Any]:
+    """Return the full view of an instance: identity, status, data, tasks, waits, incidents, history."""
+    instance_id = head.id
+    return {
+        "id": instance_id,
+        "process_key": head.process_key,
+        "definition_id": head.definition_id,
+        "business_key": head.business_key,
+        "status": head.status,
+        "row_version": head.row_version,
+        "created_at": head.created_at,
+        "updated_at": head.updated_at,
+        "completed_at": head.completed_at,
+        "data": current_data(workflow),
+        "tasks": [dict(row._mapping) for row in uow.ready_tasks(instance_id=instance_id)],
+        "timers": [dict(row._mapping) for row in uow.timers_of(instance_id)],
+        "subscriptions": [
+            {
+                "message_name": row.message_name,
+                "element_id": row.element_id,
+                "task_id": row.task_id,
+                "correlation": json.loads(row.correlation),
+            }
+            for row in uow.subscriptions_of(instance_id)
+        ],
+        "incidents": [dict(row._mapping) for row in uow.open_incidents(instance_id)],
+        "history": [
+            {**dict(row._mapping), "details": json.loads(row.details) if row.details else None}
+            for row in uow.audit_of(instance_id)
+        ],
+    }
+
+
+def summary(instance: Instance, status: str) -> dict[str, Any]:
+    """Return the view of an instance right after a unit of work, from memory (no queries).
+
+    Like ``instance_view`` without history and incidents; ``show`` gives those.
+    """
+    projection = instance.projection
+    assert projection is not None, "summary() is for instances that were just saved"
+    return {
+        "id": instance.id,
+        "process_key": instance.process_key,
+        "definition_id": instance.definition_id,
+        "business_key": instance.business_key,
+        "status": status,
+        "row_version": instance.row_version,
+        "data": current_data(instance.workflow),
+        "tasks": [{"id": task_id, "instance_id": instance.id, **row}
+                  for task_id, row in projection.ready_tasks.items()],
+        "timers": [{"task_id": task_id, "instance_id": instance.id, **row}
+                   for task_id, row in projection.timers.items()],
+        "subscriptions": [{"task_id": task_id, "message_name": name, **row}
+                          for (task_id, name), row in projection.subscriptions.items()],
+    }

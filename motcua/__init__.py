@@ -1,0 +1,1 @@
+"""Application wiring of motcua: settings, the command line and the assembly of the engine."""

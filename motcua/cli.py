@@ -1,0 +1,284 @@
+"""The ``motcua`` command line.
+
+Every command takes ``--json`` to print one JSON document on stdout; errors go to stderr with a non-zero
+exit code (1: the input or the state is wrong, 2: usage).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import click
+
+from engine.errors import MotcuaError, ValidationError
+
+from .settings import Settings
+
+EXIT_ERROR = 1
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, bytes):
+        return f"<{len(value)} bytes>"
+    return str(value)
+
+
+def _emit(as_json: bool, payload: Any, human: Callable[[Any], str]) -> None:
+    if as_json:
+        click.echo(json.dumps(payload, default=_default, ensure_ascii=False, indent=2))
+    else:
+        click.echo(human(payload))
+
+
+def command(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Give a command the ``--json`` option and map domain errors to stderr and exit code 1."""
+
+    @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+    @functools.wraps(func)
+    def wrapper(*args: Any, as_json: bool, **kwargs: Any) -> None:
+        try:
+            func(*args, as_json=as_json, **kwargs)
+        except MotcuaError as exc:
+            if as_json:
+                click.echo(json.dumps({"error": exc.to_dict()}, default=_default, ensure_ascii=False),
+                           err=True)
+            else:
+                click.echo(f"error: {exc}", err=True)
+                for field, messages in getattr(exc, "errors", {}).items():
+                    click.echo(f"  {field}: {'; '.join(messages)}", err=True)
+            sys.exit(EXIT_ERROR)
+
+    return wrapper
+
+
+def _json_arg(value: str | None, name: str) -> Any:
+    if value is None:
+        return None
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise ValidationError(f"--{name} is not valid JSON: {exc.msg} at column {exc.colno}",
+                              {name: [f"invalid JSON: {exc.msg}"]}) from exc
+
+
+@functools.cache
+def _engine() -> Any:
+    from .wiring import build_engine
+
+    return build_engine(Settings.from_env())
+
+
+@click.group()
+def main() -> None:
+    """motcua: the one-stop-shop BPMN engine for online public services."""
+
+
+@main.group()
+def db() -> None:
+    """Database schema commands."""
+
+
+@db.command("upgrade")
+@command
+def db_upgrade(as_json: bool) -> None:
+    """Create or migrate the schema to the latest revision."""
+    from engine.schema import current_revision, upgrade
+
+    engine = _engine()
+    upgrade(engine.store.engine)
+    revision = current_revision(engine.store.engine)
+    _emit(as_json, {"revision": revision}, lambda p: f"schema at revision {p['revision']}")
+
+
+def _read_files(paths: tuple[str, ...]) -> list[tuple[str, bytes]]:
+    documents = []
+    for name in paths:
+        path = Path(name)
+        if not path.is_file():
+            raise ValidationError(f"{name}: no such file", {"file": [f"{name} does not exist"]})
+        documents.append((str(path), path.read_bytes()))
+    return documents
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True)
+@click.option("--by", "deployed_by", default="cli", help="Who deploys (recorded with each version).")
+@command
+def deploy(files: tuple[str, ...], deployed_by: str, as_json: bool) -> None:
+    """Validate and deploy BPMN files; print key, version and checksum per process."""
+    results = _engine().deploy(_read_files(files), deployed_by=deployed_by)
+    _emit(as_json, results, lambda rows: "\n".join(
+        f"{r['key']}\tv{r['version']}\t{r['sha256']}\t{'deployed' if r['created'] else 'unchanged'}"
+        for r in rows))
+
+
+@main.command()
+@click.argument("file")
+@command
+def lint(file: str, as_json: bool) -> None:
+    """Validate a BPMN file; exit 1 with the list of problems."""
+    problems = _engine().lint(_read_files((file,)))
+    _emit(as_json, {"file": file, "problems": problems}, lambda p: "\n".join(
+        f"{x.get('file')}:{x.get('line') or '?'}: [{x.get('element_id') or '-'}] {x['message']}"
+        for x in p["problems"]) or f"{file}: ok")
+    if problems:
+        sys.exit(EXIT_ERROR)
+
+
+def _instance_summary(view: dict[str, Any]) -> str:
+    lines = [f"instance {view['id']}  {view['process_key']}  status={view['status']}"
+             f"  business_key={view['business_key'] or '-'}"]
+    lines += [f"  task {t['id']}  {t['element_id']}  {t['title']}  lane={t['lane'] or '-'}"
+              for t in view["tasks"]]
+    lines += [f"  timer {t['element_id']}  due {t['due_at']}  ({t['kind']})" for t in view["timers"]]
+    lines += [f"  waits for message {s['message_name']}  {s['correlation']}" for s in view["subscriptions"]]
+    lines += [f"  INCIDENT {i['element_id']}: {i['message']}" for i in view["incidents"]]
+    return "\n".join(lines)
+
+
+@main.command()
+@click.argument("key")
+@click.option("--data", help="Initial process data, a JSON object.")
+@click.option("--business-key", help="The business key (e.g. the dossier code).")
+@command
+def start(key: str, data: str | None, business_key: str | None, as_json: bool) -> None:
+    """Start an instance of the latest version of a process."""
+    view = _engine().start(key, _json_arg(data, "data"), business_key=business_key, actor="cli")
+    _emit(as_json, view, _instance_summary)
+
+
+@main.command()
+@click.option("--instance", "instance_id", help="Only the tasks of this instance.")
+@click.option("--lane", help="Only the tasks of this lane.")
+@command
+def tasks(instance_id: str | None, lane: str | None, as_json: bool) -> None:
+    """List ready user tasks."""
+    rows = _engine().tasks(instance_id=instance_id, lane=lane)
+    _emit(as_json, rows, lambda rs: "\n".join(
+        f"{r['id']}\t{r['instance_id']}\t{r['element_id']}\t{r['title']}\t{r['lane'] or '-'}"
+        for r in rs) or "no ready tasks")
+
+
+@main.command()
+@click.argument("task_id")
+@click.option("--data", help="The task's form data, a JSON object.")
+@click.option("--by", "actor", default="cli", help="Who completes the task.")
+@command
+def complete(task_id: str, data: str | None, actor: str, as_json: bool) -> None:
+    """Complete a user task."""
+    view = _engine().complete_task(task_id, _json_arg(data, "data"), actor=actor)
+    _emit(as_json, view, _instance_summary)
+
+
+@main.command()
+@click.argument("name")
+@click.option("--correlation", help="Correlation values, a JSON object (e.g. business_key).")
+@click.option("--data", help="The message payload, a JSON object.")
+@command
+def message(name: str, correlation: str | None, data: str | None, as_json: bool) -> None:
+    """Deliver a message to the instance waiting for it."""
+    view = _engine().send_message(name, _json_arg(correlation, "correlation"), _json_arg(data, "data"),
+                                  actor="cli")
+    _emit(as_json, view, _instance_summary)
+
+
+@main.command()
+@click.argument("instance_id")
+@command
+def show(instance_id: str, as_json: bool) -> None:
+    """Show the state, data and history of one instance."""
+    view = _engine().show(instance_id)
+
+    def human(v: dict[str, Any]) -> str:
+        history = "\n".join(f"  {h['at']}  {h['actor']}  {h['action']}  {h['element_id'] or ''}"
+                            for h in v["history"])
+        data = json.dumps(v["data"], default=_default, ensure_ascii=False)
+        return f"{_instance_summary(v)}\n  data {data}\nhistory:\n{history}"
+
+    _emit(as_json, view, human)
+
+
+@main.command("fire-timers")
+@command
+def fire_timers(as_json: bool) -> None:
+    """Fire every due timer (and due service retry) once, now."""
+    results = _engine().fire_due_timers(actor="cli")
+    _emit(as_json, results, lambda rs: "\n".join(
+        f"{r['instance_id']}\t{r['element_id']}\t{r['kind']}\t{r['outcome']}" for r in rs) or "nothing due")
+
+
+@main.command()
+@click.option("--instance", "instance_id", help="Only the incidents of this instance.")
+@command
+def incidents(instance_id: str | None, as_json: bool) -> None:
+    """List open incidents (tasks that failed for good)."""
+    rows = _engine().incidents(instance_id)
+    _emit(as_json, rows, lambda rs: "\n".join(
+        f"{r['instance_id']}\t{r['element_id']}\t{r['kind']}\t{r['attempts']}\t{r['message']}"
+        for r in rs) or "no open incidents")
+
+
+@main.command()
+@click.argument("instance_id")
+@click.option("--by", "actor", default="admin", help="Who retries.")
+@command
+def retry(instance_id: str, actor: str, as_json: bool) -> None:
+    """Retry the failed tasks of an instance and resolve its incidents."""
+    view = _engine().retry_incidents(instance_id, actor=actor)
+    _emit(as_json, view, _instance_summary)
+
+
+@main.command()
+@click.option("--key", help="Only the versions of this process.")
+@command
+def definitions(key: str | None, as_json: bool) -> None:
+    """List deployed process definition versions."""
+    rows = _engine().definitions(key)
+    _emit(as_json, rows, lambda rs: "\n".join(
+        f"{r['key']}\tv{r['version']}\t{r['sha256'][:12]}\t{r['deployed_at']}\t{r['deployed_by']}"
+        for r in rs) or "no definitions")
+
+
+@main.command()
+@click.option("--demo", is_flag=True, help="Also add demo users (once accounts exist) and print their logins.")
+@command
+def seed(demo: bool, as_json: bool) -> None:
+    """Load the bundled workflows (every BPMN under workflows/bpmn); idempotent."""
+    settings = Settings.from_env()
+    files = sorted(str(path) for path in (settings.workflows_dir / "bpmn").rglob("*.bpmn"))
+    results = _engine().deploy(_read_files(tuple(files)), deployed_by="seed") if files else []
+    payload = {"definitions": results, "demo_users": []}
+    _emit(as_json, payload, lambda p: "\n".join(
+        f"{r['key']}\tv{r['version']}\t{'deployed' if r['created'] else 'unchanged'}" for r in p["definitions"])
+        or "no bundled workflows")
+
+
+@main.command()
+@click.option("--host", default=None, help="Interface to listen on (default MOTCUA_HOST or 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default MOTCUA_PORT or 8000).")
+@command
+def serve(host: str | None, port: int | None, as_json: bool) -> None:
+    """Serve the HTTP API on HOST:PORT with a production WSGI server."""
+    from waitress import serve as waitress_serve
+
+    from api import create_app
+
+    settings = Settings.from_env()
+    host, port = host or settings.host, port or settings.port
+    _emit(as_json, {"listening": f"http://{host}:{port}"}, lambda p: f"motcua listening on {p['listening']}")
+    waitress_serve(create_app(_engine()), host=host, port=port, threads=8)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,77 @@
+"""Every setting of motcua, read from the environment in this one place.
+
+| variable | default | meaning |
+|---|---|---|
+| MOTCUA_DATABASE_URL | sqlite:///<root>/var/motcua.db | the database (SQLite file or postgresql+psycopg://...) |
+| MOTCUA_SCRIPT_TIME_LIMIT | 2.0 | seconds a BPMN script or expression may run |
+| MOTCUA_SERVICE_RETRIES | 3 | default retries of a failing service task |
+| MOTCUA_SERVICE_BACKOFF | 30 | seconds before the first retry (doubles each time) |
+| MOTCUA_SERVICE_BACKOFF_MAX | 3600 | cap of the retry delay, in seconds |
+| MOTCUA_INSTANCE_CACHE | 2000 | live instances kept in memory per process |
+| MOTCUA_WORKFLOWS_DIR | <root>/workflows | the bundled procedures and BPMN |
+| MOTCUA_HOST / MOTCUA_PORT | 127.0.0.1 / 8000 | where `motcua serve` listens |
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.errors import ValidationError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _default_database_url() -> str:
+    return f"sqlite:///{ROOT / 'var' / 'motcua.db'}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The configuration of one motcua process."""
+
+    database_url: str
+    script_time_limit: float = 2.0
+    service_retries: int = 3
+    service_backoff: float = 30.0
+    service_backoff_max: float = 3600.0
+    instance_cache: int = 2000
+    workflows_dir: Path = ROOT / "workflows"
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        """Build settings from environment variables (``os.environ`` by default).
+
+        Raises:
+            ValidationError: a variable holds a value of the wrong type, naming the variable.
+        """
+        env = dict(os.environ if env is None else env)
+
+        def number(name: str, default: float, kind: type = float) -> float:
+            raw = env.get(name)
+            if raw is None or raw == "":
+                return default
+            try:
+                return kind(raw)  # type: ignore[no-any-return]
+            except ValueError as exc:
+                raise ValidationError(f"{name} must be a number, got {raw!r}", {name: ["not a number"]}) from exc
+
+        return cls(
+            database_url=env.get("MOTCUA_DATABASE_URL") or _default_database_url(),
+            script_time_limit=number("MOTCUA_SCRIPT_TIME_LIMIT", 2.0),
+            service_retries=int(number("MOTCUA_SERVICE_RETRIES", 3, int)),
+            service_backoff=number("MOTCUA_SERVICE_BACKOFF", 30.0),
+            service_backoff_max=number("MOTCUA_SERVICE_BACKOFF_MAX", 3600.0),
+            instance_cache=int(number("MOTCUA_INSTANCE_CACHE", 2000, int)),
+            workflows_dir=Path(env.get("MOTCUA_WORKFLOWS_DIR") or ROOT / "workflows"),
+            host=env.get("MOTCUA_HOST") or "127.0.0.1",
+            port=int(number("MOTCUA_PORT", 8000, int)),
+        )
+
+    def ensure_var_dir(self) -> None:
+        """Create the folder of a SQLite database file when it does not exist."""
+        if self.database_url.startswith("sqlite:///") and ":memory:" not in self.database_url:
+            Path(self.database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,29 @@
+"""Assemble the engine from settings: the one place where configuration meets construction."""
+
+from __future__ import annotations
+
+from engine.facade import Engine
+from engine.runtime import RetryPolicy
+from engine.store import Store, create_db_engine
+from handlers import HandlerRegistry, default_registry
+
+from .settings import Settings
+
+
+def build_engine(settings: Settings, registry: HandlerRegistry | None = None) -> Engine:
+    """Return an engine on the configured database with the bundled service handlers."""
+    settings.ensure_var_dir()
+    registry = registry or default_registry()
+    store = Store(create_db_engine(settings.database_url))
+    return Engine(
+        store,
+        dispatcher=registry.dispatch,
+        known_operators=list(registry),
+        retry_policy=RetryPolicy(
+            retries=settings.service_retries,
+            backoff_base_seconds=settings.service_backoff,
+            backoff_max_seconds=settings.service_backoff_max,
+        ),
+        script_time_limit=settings.script_time_limit,
+        cache_size=settings.instance_cache,
+    )
