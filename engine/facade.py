@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from . import bpmn, bpmn_lint, sandbox
 from .errors import ConflictError, NotFoundError
 from .instance_ops import InstanceOps
+from .projection import project
 from .runtime import Clock, Dispatcher, EngineScriptEngine, Instance, RetryPolicy, SystemClock, UnitLog
 from .state import STATE_FORMAT, StateCodec
 from .store import Store, UnitOfWork
@@ -245,14 +246,24 @@ class Engine(InstanceOps):
             self.run_steps(instance, log)
             self.save(uow, instance, log, started_by=actor)
         self.instances.put(instance)
-        return summary(instance, self.status_of(instance.workflow))
+        return summary(instance)
 
-    def checkout(self, uow: UnitOfWork, instance_id: str) -> Instance:
+    def checkout(self, uow: UnitOfWork, instance_id: str, known_version: int | None = None) -> Instance:
         """Return the live instance for a unit of work: the cached one if still current, else loaded.
+
+        Args:
+            uow: the unit of work.
+            instance_id: the instance.
+            known_version: the row version already read in this unit of work, which saves a query
+                when the cached instance is current.
 
         Raises:
             NotFoundError: no such instance.
         """
+        if known_version is not None:
+            cached = self.instances.take(instance_id)
+            if cached is not None and cached.row_version == known_version:
+                return cached
         head = uow.instance_head(instance_id)
         if head is None:
             raise NotFoundError(f"Instance {instance_id} does not exist", instance_id=instance_id)
@@ -288,12 +299,11 @@ class Engine(InstanceOps):
         Raises:
             ConflictError: another writer changed the instance since it was loaded.
         """
-        from .projection import project
-
         workflow = instance.workflow
         now = self.clock.now()
+        projection = project(workflow, instance.business_key)
         values: dict[str, Any] = {
-            "status": self.status_of(workflow),
+            "status": projection.status,
             "state": self.codec.dumps(workflow),
             "state_format": STATE_FORMAT,
             "updated_at": now,
@@ -314,7 +324,6 @@ class Engine(InstanceOps):
             )
         else:
             uow.update_instance(instance.id, instance.row_version, values)
-        projection = project(workflow, instance.business_key)
         uow.replace_projection(instance.id, instance.projection, projection)
         if workflow.completed:
             log.record("completed")

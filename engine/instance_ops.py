@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition
+from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
@@ -79,14 +79,14 @@ class InstanceOps:
     # -- one unit of work on one instance ----------------------------------------------------------
     def _on_instance(
         self: Engine,
-        instance_id: str | Callable[[UnitOfWork], str],
+        instance_id: str | Callable[[UnitOfWork], tuple[str, int | None]],
         actor: str,
         action: Callable[[Instance, UnitLog], None],
         resolve_incidents: bool = False,
     ) -> dict[str, Any]:
         with self.store.unit_of_work() as uow:
-            target = instance_id if isinstance(instance_id, str) else instance_id(uow)
-            instance = self.checkout(uow, target)
+            target, version = (instance_id, None) if isinstance(instance_id, str) else instance_id(uow)
+            instance = self.checkout(uow, target, version)
             if instance.workflow.completed:
                 raise TaskStateError(f"Instance {target} has already completed", instance_id=target)
             log = UnitLog(instance.id, actor, self.clock.now())
@@ -95,7 +95,7 @@ class InstanceOps:
                 uow.resolve_incidents(instance.id, log.now, actor)
             self.save(uow, instance, log)
         self.instances.put(instance)
-        return summary(instance, self.status_of(instance.workflow))
+        return summary(instance)
 
     def run_steps(self: Engine, instance: Instance, log: UnitLog) -> None:
         """Run the engine steps of an instance, turning task failures into retries or incidents."""
@@ -115,11 +115,11 @@ class InstanceOps:
         """
         data = self.validate_data(data)
 
-        def locate(uow: UnitOfWork) -> str:
-            row = uow.ready_task(task_id)
-            if row is None:
+        def locate(uow: UnitOfWork) -> tuple[str, int | None]:
+            found = uow.ready_task_version(task_id)
+            if found is None:
                 raise _missing_task(uow, task_id)
-            return str(row.instance_id)
+            return found
 
         def act(instance: Instance, log: UnitLog) -> None:
             task = _task(instance.workflow, task_id)
@@ -155,7 +155,7 @@ class InstanceOps:
         data = self.validate_data(data)
         waiting: list[Any] = []
 
-        def locate(uow: UnitOfWork) -> str:
+        def locate(uow: UnitOfWork) -> tuple[str, int | None]:
             rows = uow.find_subscriptions(name, correlation)
             instances = {row.instance_id for row in rows}
             if not instances:
@@ -171,7 +171,7 @@ class InstanceOps:
                     message_name=name,
                 )
             waiting.extend(rows)
-            return str(rows[0].instance_id)
+            return str(rows[0].instance_id), None
 
         def act(instance: Instance, log: UnitLog) -> None:
             task = _task(instance.workflow, waiting[0].task_id)
@@ -240,16 +240,6 @@ class InstanceOps:
         """Return the open incidents, of one instance or of all."""
         with self.store.unit_of_work(write=False) as uow:
             return [dict(row._mapping) for row in uow.open_incidents(instance_id)]
-
-    @staticmethod
-    def status_of(workflow: BpmnWorkflow) -> str:
-        """Return the stored status of a workflow: completed, incident or running."""
-        if workflow.completed:
-            return "completed"
-        failed = workflow.get_tasks(state=TaskState.ERROR)
-        if any(RETRY_AT not in task.internal_data for task in failed):
-            return "incident"
-        return "running"
 
 
 def _task(workflow: BpmnWorkflow, task_id: str) -> Task | None:

@@ -6,6 +6,7 @@ as the instance state.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,14 +24,30 @@ from .store import Projection
 RETRY_AT = "motcua_retry_at"
 
 
+def _all_tasks(workflow: BpmnWorkflow) -> Iterator[Task]:
+    yield from workflow.tasks.values()
+    for subprocess in workflow.subprocesses.values():
+        yield from subprocess.tasks.values()
+
+
 def project(workflow: BpmnWorkflow, business_key: str | None) -> Projection:
-    """Return the projection rows of a workflow: ready human tasks, wake-ups and message subscriptions."""
-    ready = {
-        str(task.id): ready_task_row(task)
-        for task in workflow.get_tasks(state=TaskState.READY)
-        if task.task_spec.manual
-    }
+    """Return the projection of a workflow: status, ready human tasks, wake-ups, message subscriptions.
+
+    One pass over the task dicts (not SpiffWorkflow's tree iterators): this runs after every unit of work.
+    """
+    ready: dict[str, dict[str, Any]] = {}
     timers: dict[str, dict[str, Any]] = {}
+    failed_for_good = False
+    for task in _all_tasks(workflow):
+        if task.state == TaskState.READY and task.task_spec.manual:
+            ready[str(task.id)] = ready_task_row(task)
+        elif task.state == TaskState.ERROR:
+            retry_at = task.internal_data.get(RETRY_AT)
+            if retry_at:
+                timers[str(task.id)] = {"element_id": task.task_spec.name, "kind": "retry",
+                                        "due_at": datetime.fromisoformat(retry_at)}
+            else:
+                failed_for_good = True
     subscriptions: dict[tuple[str, str], dict[str, Any]] = {}
     for task in workflow.event_manager.tasks.values():
         definition = task.task_spec.event_definition
@@ -43,15 +60,8 @@ def project(workflow: BpmnWorkflow, business_key: str | None) -> Projection:
                 "element_id": task.task_spec.name,
                 "correlation": expected_correlation(task, definition, business_key),
             }
-    for task in workflow.get_tasks(state=TaskState.ERROR):
-        retry_at = task.internal_data.get(RETRY_AT)
-        if retry_at:
-            timers[str(task.id)] = {
-                "element_id": task.task_spec.name,
-                "kind": "retry",
-                "due_at": datetime.fromisoformat(retry_at),
-            }
-    return Projection(ready, timers, subscriptions)
+    status = "completed" if workflow.completed else "incident" if failed_for_good else "running"
+    return Projection(ready, timers, subscriptions, status)
 
 
 def ready_task_row(task: Task) -> dict[str, Any]:

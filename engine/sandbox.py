@@ -122,6 +122,13 @@ def _perm(n: int, k: int | None = None) -> int:
     return math.perm(n, k)
 
 
+def _rounding(func: Callable[[Any], int]) -> Callable[[Any], int]:
+    def call(x: Any) -> int:
+        return func(policy.check_decimal(x))
+
+    return call
+
+
 def _prod(iterable: Iterable[Any], /, *, start: Any = 1) -> Any:
     values = list(iterable)
     _product_bits([start, *values])
@@ -157,6 +164,9 @@ _MODULE_OVERRIDES: dict[tuple[str, str], Callable[..., Any]] = {
     ("math", "comb"): _comb,
     ("math", "perm"): _perm,
     ("math", "prod"): _prod,
+    ("math", "floor"): _rounding(math.floor),
+    ("math", "ceil"): _rounding(math.ceil),
+    ("math", "trunc"): _rounding(math.trunc),
     ("math", "lcm"): _lcm,
     ("json", "dumps"): _dumps,
     ("json", "loads"): _loads,
@@ -206,6 +216,7 @@ def _guard_globals(modules: Mapping[str, ModuleProxy]) -> dict[str, Any]:
     names.update({name: policy.forbidden(name) for name in policy.FORBIDDEN_BUILTINS})
     names.update(range=policy.limited_range, pow=policy.checked_pow, sum=policy.safe_sum)
     names.update(round=policy.safe_round, iter=policy.safe_iter, getattr=policy.guarded_getattr)
+    names["int"] = policy.SafeInt
     names["__import__"] = _importer(modules)
     return {
         "__builtins__": names,

@@ -23,6 +23,7 @@ import sys
 import time
 import types
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from decimal import Decimal
 from typing import Any, Literal, NamedTuple, NoReturn, TypeVar, cast
 
 from RestrictedPython import compile_restricted_eval, compile_restricted_exec
@@ -37,6 +38,7 @@ MAX_EXPONENT = 10_000
 MAX_RANGE = 100_000
 MAX_FORMAT_WIDTH = 10_000
 MAX_ROUND_DIGITS = 1_000
+MAX_DECIMAL_EXPONENT = 30_000  # int(Decimal) is quadratic in the exponent
 
 T = TypeVar("T")
 _now = time.monotonic
@@ -105,6 +107,15 @@ def check_size(value: T) -> T:
     return value
 
 
+def check_decimal(value: T) -> T:
+    """Return ``value`` unless it is a Decimal whose exponent makes ``int()`` or formatting explode."""
+    if isinstance(value, Decimal) and value.is_finite() and abs(value.adjusted()) > MAX_DECIMAL_EXPONENT:
+        refuse(
+            f"Decimal {value} is too large or too small to convert (exponent limit {MAX_DECIMAL_EXPONENT:,})"
+        )
+    return value
+
+
 def check_items(count: int) -> None:
     """Refuse building a sequence of ``count`` items when that is over ``MAX_ITEMS``."""
     if count > MAX_ITEMS:
@@ -159,6 +170,8 @@ def checked_mod(a: Any, b: Any) -> Any:
     """``a % b``; for %-formatting, refuses ``*`` widths and widths that add up to too much text."""
     if not isinstance(a, (str, bytes)):
         return a % b
+    for arg in b.values() if isinstance(b, Mapping) else b if isinstance(b, tuple) else (b,):
+        check_decimal(arg)
     text = a if isinstance(a, str) else a.decode("latin-1")
     total = 0
     for width, precision in _PRINTF.findall(text):
@@ -235,6 +248,7 @@ class _SafeFormatter(string.Formatter):
         return obj, first
 
     def format_field(self, value: Any, format_spec: str) -> Any:
+        check_decimal(value)
         problem = format_spec_problem(format_spec)
         if problem:
             refuse(problem)
@@ -389,10 +403,12 @@ def guarded_getattr(obj: Any, name: str, *default: Any) -> Any:
         refuse(f"Attributes of {kind.__name__} objects are not accessible")
     if kind is str or kind is bytes or obj is str or obj is bytes:
         return _text_attr(obj, name, default)
-    if name == "extend" and isinstance(obj, list):
-        return _bound(checked_extend, obj)
-    if name == "to_bytes" and isinstance(obj, int):
-        return _bound(_to_bytes, obj)
+    if name == "extend" and (isinstance(obj, list) or obj is list):
+        return checked_extend if obj is list else _bound(checked_extend, obj)
+    if name == "to_bytes" and (isinstance(obj, int) or obj is int or obj is SafeInt):
+        return _to_bytes if isinstance(obj, type) else _bound(_to_bytes, obj)
+    if name == "as_integer_ratio":
+        check_decimal(obj)
     return getattr(obj, name, *default)
 
 
@@ -447,6 +463,25 @@ def limited_range(*args: int) -> range:
     return numbers
 
 
+class _IntType(type):
+    def __instancecheck__(cls, obj: Any) -> bool:
+        return isinstance(obj, int)
+
+    def __subclasscheck__(cls, sub: type) -> bool:
+        return issubclass(sub, int)
+
+
+class SafeInt(int, metaclass=_IntType):
+    """``int`` for sandboxed code: refuses converting Decimals with huge exponents; ``isinstance`` works."""
+
+    def __new__(cls, value: Any = 0, *args: Any, **kwargs: Any) -> int:  # type: ignore[misc]
+        return int(check_decimal(value), *args, **kwargs)
+
+
+SafeInt.__name__ = SafeInt.__qualname__ = "int"
+SafeInt.__module__ = "builtins"
+
+
 def safe_sum(iterable: Iterable[Any], /, start: Any = 0) -> Any:
     """``sum`` of numbers (or dates/durations); refuses adding up sequences (quadratic in C)."""
     if isinstance(start, (*_SEQUENCES, dict, set)):
@@ -457,7 +492,7 @@ def safe_sum(iterable: Iterable[Any], /, start: Any = 0) -> Any:
 def safe_round(number: Any, ndigits: Any = None) -> Any:
     """``round``, refusing ``ndigits`` so large that rounding an integer would take minutes."""
     if ndigits is None:
-        return round(number)
+        return round(check_decimal(number))
     if isinstance(ndigits, int) and abs(ndigits) > MAX_ROUND_DIGITS:
         refuse(f"round() to {ndigits} digits is not allowed")
     return round(number, ndigits)
@@ -531,6 +566,7 @@ OPERATOR_GUARDS: dict[str, Callable[..., Any]] = {
     "_lshift_": checked_lshift,
     "_mod_": checked_mod,
     "_fstr_": check_size,
+    "_fmtval_": check_decimal,
 }
 
 
@@ -582,7 +618,9 @@ class SandboxTransformer(RestrictingNodeTransformer):
                 self.error(node, "Replacement fields inside f-string format specifications are not allowed.")
             elif problem := format_spec_problem(str(part.value)):
                 self.error(node, problem)
-        return self.node_contents_visit(node)
+        node = self.node_contents_visit(node)
+        node.value = _call("_fmtval_", [node.value], node.value)
+        return node
 
     def visit_JoinedStr(self, node: ast.JoinedStr) -> ast.AST:
         node = self.node_contents_visit(node)

@@ -30,6 +30,7 @@ from .specs import serializer_config
 STATE_FORMAT = 1
 
 _FINISHED = TaskState.COMPLETED | TaskState.CANCELLED
+_PREDICTED = TaskState.PREDICTED_MASK
 _CACHE_ATTR = "_motcua_fragments"
 
 
@@ -117,7 +118,7 @@ class StateCodec:
     # -- workflow state --------------------------------------------------------------------------
     def dumps(self, workflow: BpmnWorkflow) -> str:
         """Serialize a workflow's state (not its spec) to JSON, reusing fragments of finished tasks."""
-        cache: dict[Any, tuple[float, str]] = getattr(workflow, _CACHE_ATTR, None) or {}
+        cache: dict[Any, tuple[Any, str]] = getattr(workflow, _CACHE_ATTR, None) or {}
         self.registry._encoder_mode = True
         try:
             top = self._dump_workflow(workflow, workflow.tasks, cache)
@@ -133,19 +134,9 @@ class StateCodec:
         return f'{{"spiff":"{SPIFF_VERSION}","workflow":{body}}}'
 
     def _dump_workflow(
-        self, wf: Any, tasks: dict[Any, Any], cache: dict[Any, tuple[float, str]], sub: bool = False
+        self, wf: Any, tasks: dict[Any, Any], cache: dict[Any, tuple[Any, str]], sub: bool = False
     ) -> str:
-        encode = self._encoder.encode
-        fragments = []
-        for task_id, task in tasks.items():
-            cached = cache.get(task_id)
-            if cached is not None and cached[0] == task.last_state_change:
-                fragments.append(cached[1])
-                continue
-            fragment = f'"{task_id}":{encode(self.registry.convert(task))}'
-            if task.state & _FINISHED:
-                cache[task_id] = (task.last_state_change, fragment)
-            fragments.append(fragment)
+        fragments = [self._task_fragment(task_id, task, cache) for task_id, task in tasks.items()]
         head = {
             "data": self.registry.clean(wf.data),
             "correlations": wf.correlations,
@@ -158,8 +149,37 @@ class StateCodec:
             head["parent_task_id"] = str(wf.parent_task_id)
             head["spec"] = wf.spec.name
             head["typename"] = self.registry.typenames[type(wf)]
-        text = encode(head)
+        text = self._encoder.encode(head)
         return f'{text[:-1]},"tasks":{{{",".join(fragments)}}}}}'
+
+    def _task_fragment(self, task_id: Any, task: Any, cache: dict[Any, tuple[Any, str]]) -> str:
+        """Return the JSON of one task, from the cache when the task cannot have changed since.
+
+        Finished tasks never change.  Predicted tasks with no data of their own are written with empty
+        data and no delta (exactly what they hold), so their JSON depends only on the key below.
+        """
+        if task.state & _FINISHED:
+            key: Any = (task.state, task.last_state_change)
+        elif task.state & _PREDICTED and not task.data and not task.internal_data:
+            key = (task.state, task.last_state_change, tuple(task._children), task.triggered)
+        else:
+            return f'"{task_id}":{self._encoder.encode(self.registry.convert(task))}'
+        cached = cache.get(task_id)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        if task.state & _FINISHED:
+            body = self.registry.convert(task)
+        else:
+            body = {
+                "id": str(task.id), "parent": str(task._parent) if task._parent is not None else None,
+                "children": [str(child) for child in task._children],
+                "last_state_change": task.last_state_change, "state": task.state,
+                "task_spec": task.task_spec.name, "triggered": task.triggered,
+                "internal_data": {}, "data": {}, "delta": {}, "typename": self.registry.typenames[type(task)],
+            }
+        fragment = f'"{task_id}":{self._encoder.encode(body)}'
+        cache[task_id] = (key, fragment)
+        return fragment
 
     def loads(
         self,

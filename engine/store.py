@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, and_, create_engine, delete, event, func, insert, select, update
+from sqlalchemy import Engine, and_, bindparam, create_engine, delete, event, func, insert, select, update
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.pool import NullPool
 
 from . import tables as t
 from .errors import ConflictError
+from .hot_sql import HotSQL
 
 
 def create_db_engine(url: str, *, echo: bool = False) -> Engine:
@@ -29,7 +29,8 @@ def create_db_engine(url: str, *, echo: bool = False) -> Engine:
         engine = create_engine(
             url,
             echo=echo,
-            poolclass=NullPool if ":memory:" not in url else None,
+            pool_size=10,
+            max_overflow=20,
             connect_args={"timeout": 30, "check_same_thread": False},
         )
         _tune_sqlite(engine)
@@ -54,6 +55,12 @@ def _tune_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+# Statements of the hot path, built once: building Core statements costs more than running them on SQLite.
+_HEAD_COLUMNS = [c for c in t.instances.c if c.name != "state"]
+_SELECT_HEAD = select(*_HEAD_COLUMNS).where(t.instances.c.id == bindparam("instance_id"))
+_SELECT_READY = select(t.ready_tasks).where(t.ready_tasks.c.id == bindparam("task_id"))
+
+
 @dataclass(frozen=True)
 class Projection:
     """What an instance currently exposes to queries, computed from its workflow."""
@@ -61,6 +68,7 @@ class Projection:
     ready_tasks: dict[str, dict[str, Any]]
     timers: dict[str, dict[str, Any]]
     subscriptions: dict[tuple[str, str], dict[str, Any]]
+    status: str = "running"
 
 
 class Store:
@@ -94,6 +102,7 @@ class UnitOfWork:
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        self.hot = HotSQL(conn)
 
     # -- definitions -------------------------------------------------------------------------------
     def latest_definition(self, key: str) -> Row[Any] | None:
@@ -127,8 +136,7 @@ class UnitOfWork:
     # -- instances --------------------------------------------------------------------------------
     def instance_head(self, instance_id: str) -> Row[Any] | None:
         """Return an instance row without its state blob, or None."""
-        cols = [c for c in t.instances.c if c.name != "state"]
-        return self.conn.execute(select(*cols).where(t.instances.c.id == instance_id)).first()
+        return self.conn.execute(_SELECT_HEAD, {"instance_id": instance_id}).first()
 
     def instance_state(self, instance_id: str) -> Row[Any] | None:
         """Return (state, state_format, row_version) of an instance, or None."""
@@ -146,13 +154,7 @@ class UnitOfWork:
         Raises:
             ConflictError: the row version moved on (another writer committed first).
         """
-        c = t.instances.c
-        result = self.conn.execute(
-            update(t.instances)
-            .where(c.id == instance_id, c.row_version == expected_version)
-            .values(row_version=expected_version + 1, **values)
-        )
-        if result.rowcount != 1:
+        if self.hot.update_instance(instance_id, expected_version, values) != 1:
             raise ConflictError(
                 "The instance was changed by another writer; reload it and try again",
                 instance_id=instance_id,
@@ -179,9 +181,13 @@ class UnitOfWork:
         return self.conn.execute(query).all()
 
     # -- projections ------------------------------------------------------------------------------
+    def ready_task_version(self, task_id: str) -> tuple[str, int] | None:
+        """Return (instance id, instance row version) of a ready task, or None."""
+        return self.hot.ready_task_version(task_id)
+
     def ready_task(self, task_id: str) -> Row[Any] | None:
         """Return the ready-task row with this id, or None."""
-        return self.conn.execute(select(t.ready_tasks).where(t.ready_tasks.c.id == task_id)).first()
+        return self.conn.execute(_SELECT_READY, {"task_id": task_id}).first()
 
     def ready_tasks(
         self, *, instance_id: str | None = None, lane: str | None = None, limit: int = 500
@@ -229,7 +235,7 @@ class UnitOfWork:
         With ``old`` None (state freshly loaded) every row of the instance is rewritten.
         """
         if old is None:
-            old = Projection({}, {}, {})
+            old = Projection({}, {}, {}, "running")
             self._clear_projection(instance_id)
         self._sync_ready(instance_id, old.ready_tasks, new.ready_tasks)
         self._sync_timers(instance_id, old.timers, new.timers)
@@ -247,14 +253,14 @@ class UnitOfWork:
     def _sync_ready(self, instance_id: str, old: dict[str, Any], new: dict[str, Any]) -> None:
         gone = [task_id for task_id in old if task_id not in new]
         if gone:
-            self.conn.execute(delete(t.ready_tasks).where(t.ready_tasks.c.id.in_(gone)))
+            self.hot.delete_ready(gone)
         added = [
             dict(row, id=task_id, instance_id=instance_id)
             for task_id, row in new.items()
             if task_id not in old
         ]
         if added:
-            self.conn.execute(insert(t.ready_tasks), added)
+            self.hot.insert_ready(added)
 
     def _sync_timers(self, instance_id: str, old: dict[str, Any], new: dict[str, Any]) -> None:
         changed = [task_id for task_id, row in old.items() if new.get(task_id) != row]
@@ -300,7 +306,7 @@ class UnitOfWork:
         """Append audit entries (dicts with the audit table's columns)."""
         rows = list(entries)
         if rows:
-            self.conn.execute(insert(t.audit), rows)
+            self.hot.insert_audit(rows)
 
     def audit_of(self, instance_id: str) -> Sequence[Row[Any]]:
         """Return the audit trail of one instance in order."""

@@ -17,11 +17,11 @@ _SETTLED = TaskState.READY | TaskState.WAITING | TaskState.COMPLETED | TaskState
 
 def current_data(workflow: BpmnWorkflow) -> dict[str, Any]:
     """Return the process data as it stands: the data of the most recently changed live or finished task."""
-    tasks = [task for task in workflow.get_tasks(state=_SETTLED) if task.workflow is workflow]
-    if not tasks:
-        return dict(workflow.data)
-    latest = max(tasks, key=lambda task: (task.last_state_change, task.has_state(TaskState.COMPLETED)))
-    return dict(latest.data)
+    latest = None
+    for task in workflow.tasks.values():
+        if task.state & _SETTLED and (latest is None or task.last_state_change >= latest.last_state_change):
+            latest = task
+    return dict(latest.data) if latest is not None else dict(workflow.data)
 
 
 def instance_view(head: Any, workflow: BpmnWorkflow, uow: UnitOfWork) -> dict[str, Any]:
@@ -57,7 +57,7 @@ def instance_view(head: Any, workflow: BpmnWorkflow, uow: UnitOfWork) -> dict[st
     }
 
 
-def summary(instance: Instance, status: str) -> dict[str, Any]:
+def summary(instance: Instance) -> dict[str, Any]:
     """Return the view of an instance right after a unit of work, from memory (no queries).
 
     Like ``instance_view`` without history and incidents; ``show`` gives those.
@@ -69,7 +69,7 @@ def summary(instance: Instance, status: str) -> dict[str, Any]:
         "process_key": instance.process_key,
         "definition_id": instance.definition_id,
         "business_key": instance.business_key,
-        "status": status,
+        "status": projection.status,
         "row_version": instance.row_version,
         "data": current_data(instance.workflow),
         "tasks": [{"id": task_id, "instance_id": instance.id, **row}

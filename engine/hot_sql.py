@@ -1,0 +1,104 @@
+"""The few statements run on every unit of work, sent straight to the DB-API connection.
+
+SQLAlchemy's execution layer costs about 70 µs per statement, fifteen times what SQLite needs to run
+these statements, and a unit of work runs five of them.  Everything else goes through SQLAlchemy Core.
+The statements are plain SQL that SQLite and PostgreSQL both accept; only the parameter marker and the
+way timestamps are bound differ (SQLite has no time zones: UTC text in SQLAlchemy's own format).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+_READY_WITH_VERSION = (
+    "SELECT r.instance_id, i.row_version FROM ready_tasks r JOIN instances i ON i.id = r.instance_id "
+    "WHERE r.id = ?"
+)
+_UPDATE_INSTANCE = (
+    "UPDATE instances SET row_version = ?, status = ?, state = ?, state_format = ?, updated_at = ?, "
+    "completed_at = ? WHERE id = ? AND row_version = ?"
+)
+_INSERT_READY = (
+    "INSERT INTO ready_tasks (id, instance_id, element_id, title, lane, form_ref, created_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_AUDIT = (
+    "INSERT INTO audit (instance_id, task_id, element_id, action, actor, at, details) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+@functools.lru_cache(maxsize=64)
+def _pyformat(sql: str) -> str:
+    return sql.replace("?", "%s")
+
+
+class HotSQL:
+    """Runs the hot-path statements on the DB-API connection under a SQLAlchemy transaction."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._sqlite = conn.dialect.name == "sqlite"
+        self._raw = conn.connection.driver_connection
+
+    def _sql(self, sql: str) -> str:
+        return sql if self._sqlite else _pyformat(sql)
+
+    def timestamp(self, value: datetime | None) -> Any:
+        """Bind a timestamp as ``UTCDateTime`` does: UTC text on SQLite, an aware datetime elsewhere."""
+        if value is None:
+            return None
+        value = value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f") if self._sqlite else value
+
+    def _run(self, sql: str, params: Sequence[Any]) -> Any:
+        cursor = self._raw.cursor()
+        cursor.execute(self._sql(sql), params)
+        return cursor
+
+    def ready_task_version(self, task_id: str) -> tuple[str, int] | None:
+        """Return (instance id, instance row version) of a ready task, or None."""
+        cursor = self._run(_READY_WITH_VERSION, (task_id,))
+        row = cursor.fetchone()
+        cursor.close()
+        return (row[0], int(row[1])) if row is not None else None
+
+    def update_instance(self, instance_id: str, expected_version: int, values: dict[str, Any]) -> int:
+        """Write the instance row if its version is still ``expected_version``; return rows changed."""
+        cursor = self._run(_UPDATE_INSTANCE, (
+            expected_version + 1, values["status"], values["state"], values["state_format"],
+            self.timestamp(values["updated_at"]), self.timestamp(values["completed_at"]),
+            instance_id, expected_version,
+        ))
+        count = int(cursor.rowcount)
+        cursor.close()
+        return count
+
+    def delete_ready(self, task_ids: Sequence[str]) -> None:
+        """Delete ready-task rows by id."""
+        marks = ", ".join("?" * len(task_ids))
+        self._run(f"DELETE FROM ready_tasks WHERE id IN ({marks})", tuple(task_ids)).close()  # noqa: S608
+
+    def insert_ready(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert ready-task rows (dicts with the table's columns)."""
+        cursor = self._raw.cursor()
+        cursor.executemany(self._sql(_INSERT_READY), [
+            (r["id"], r["instance_id"], r["element_id"], r["title"], r["lane"], r["form_ref"],
+             self.timestamp(r["created_at"]))
+            for r in rows
+        ])
+        cursor.close()
+
+    def insert_audit(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Append audit rows (dicts with the table's columns)."""
+        cursor = self._raw.cursor()
+        cursor.executemany(self._sql(_INSERT_AUDIT), [
+            (r["instance_id"], r["task_id"], r["element_id"], r["action"], r["actor"],
+             self.timestamp(r["at"]), r["details"])
+            for r in rows
+        ])
+        cursor.close()
