@@ -12,6 +12,7 @@ engine, and the commits per instance.
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import sys
 import tempfile
@@ -20,15 +21,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from SpiffWorkflow.bpmn.workflow import BpmnWorkflow  # noqa: E402
-from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser  # noqa: E402
-from SpiffWorkflow.util.task import TaskState  # noqa: E402
-from sqlalchemy import text  # noqa: E402
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import text
 
-from engine.facade import Engine  # noqa: E402
-from engine.schema import upgrade  # noqa: E402
-from engine.store import Store, create_db_engine  # noqa: E402
-from handlers import default_registry  # noqa: E402
+from engine.facade import Engine
+from engine.schema import upgrade
+from engine.store import Store, create_db_engine
+from handlers import default_registry
 
 TASKS = 10
 KEY = "ten_user_tasks"
@@ -38,8 +39,10 @@ def ten_task_bpmn() -> bytes:
     """A straight line of ten user tasks."""
     nodes = "".join(f'<bpmn:userTask id="step_{i}" name="Bước {i}"/>' for i in range(1, TASKS + 1))
     chain = ["start", *[f"step_{i}" for i in range(1, TASKS + 1)], "end"]
-    flows = "".join(f'<bpmn:sequenceFlow id="f{i}" sourceRef="{a}" targetRef="{b}"/>'
-                    for i, (a, b) in enumerate(zip(chain, chain[1:], strict=False)))
+    flows = "".join(
+        f'<bpmn:sequenceFlow id="f{i}" sourceRef="{a}" targetRef="{b}"/>'
+        for i, (a, b) in enumerate(itertools.pairwise(chain))
+    )
     return (
         '<?xml version="1.0" encoding="UTF-8"?>'
         '<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" '
@@ -77,7 +80,9 @@ def run_engine(engine: Engine, count: int, latencies: list[float]) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--instances", type=int, default=200, help="instances per side per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--database-url", help="default: a SQLite file in a temporary folder")
@@ -114,10 +119,14 @@ def main() -> None:
         print(f"database            {db.url.get_backend_name()}")
         print(f"instances per side  {total} ({args.rounds} alternating rounds of {args.instances})")
         print(f"raw SpiffWorkflow   {raw_rate:8.1f} instances/s (in memory, no persistence)")
-        print(f"motcua engine       {engine_rate:8.1f} instances/s (durable, {TASKS + 1} commits per instance)")
+        print(
+            f"motcua engine       {engine_rate:8.1f} instances/s (durable, {TASKS + 1} commits per instance)"
+        )
         print(f"ratio engine/raw    {engine_rate / raw_rate:8.3f}")
-        print(f"task completion     p50 {statistics.median(latencies) * 1000:.2f} ms  "
-              f"p95 {latencies[int(len(latencies) * 0.95)] * 1000:.2f} ms")
+        print(
+            f"task completion     p50 {statistics.median(latencies) * 1000:.2f} ms  "
+            f"p95 {latencies[int(len(latencies) * 0.95)] * 1000:.2f} ms"
+        )
         db.dispose()
 
 

@@ -246,6 +246,7 @@ def load_documents(
 
 # -- reference checks, shared by loading and linting ----------------------------------------
 
+
 @dataclass(frozen=True)
 class _LintOptions:
     known_operators: Collection[str] | None = None
@@ -253,6 +254,8 @@ class _LintOptions:
 
 
 _REFERENCES = (("sequenceFlow", ("sourceRef", "targetRef")), ("boundaryEvent", ("attachedToRef",)))
+
+
 def _q(tag: str) -> str:
     return f"{{{BPMN_NS}}}{tag}"
 
@@ -282,7 +285,6 @@ def _check_message_refs(doc: BpmnDocument, process: Any, options: _LintOptions) 
         ref = definition.get("messageRef")
         if ref and ref not in messages:
             yield _at(doc, definition, f"messageRef '{ref}' names no bpmn:message of the document")
-
 
 
 __all__ = [

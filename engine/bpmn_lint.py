@@ -271,4 +271,3 @@ def lint_documents(
         if problem.element_id is None or (problem.file, problem.element_id) not in reported:
             problems.append(problem)
     return problems
-

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import Any
@@ -25,47 +24,21 @@ from . import bpmn, bpmn_lint, sandbox
 from .errors import ConflictError, NotFoundError
 from .instance_ops import InstanceOps
 from .projection import project
-from .runtime import Clock, Dispatcher, EngineScriptEngine, Instance, RetryPolicy, SystemClock, UnitLog
+from .runtime import (
+    Clock,
+    Dispatcher,
+    EngineScriptEngine,
+    Instance,
+    InstanceCache,
+    RetryPolicy,
+    SystemClock,
+    UnitLog,
+)
 from .state import STATE_FORMAT, StateCodec
 from .store import Store, UnitOfWork
 from .views import instance_view, summary
 
 Specs = tuple[BpmnProcessSpec, dict[str, BpmnProcessSpec]]
-
-
-class InstanceCache:
-    """A small thread-safe LRU of live instances, each held by at most one unit of work at a time."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._items: OrderedDict[str, Instance] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def take(self, instance_id: str) -> Instance | None:
-        """Remove and return the cached instance, if any."""
-        with self._lock:
-            return self._items.pop(instance_id, None)
-
-    def put(self, instance: Instance) -> None:
-        """Return an instance after a successful commit."""
-        with self._lock:
-            self._items[instance.id] = instance
-            self._items.move_to_end(instance.id)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-
-    def peek(self, instance_id: str, row_version: int, use: Callable[[Instance], Any]) -> Any:
-        """Call ``use`` on the cached instance while holding the lock, if it is current; else None."""
-        with self._lock:
-            cached = self._items.get(instance_id)
-            if cached is None or cached.row_version != row_version:
-                return None
-            return use(cached)
-
-    def clear(self) -> None:
-        """Forget every cached instance."""
-        with self._lock:
-            self._items.clear()
 
 
 class Engine(InstanceOps):
@@ -126,9 +99,7 @@ class Engine(InstanceOps):
         results = []
         try:
             with self.store.unit_of_work() as uow:
-                processes = bpmn.load_documents(
-                    documents, resolve_missing=self._resolver(uow)
-                )
+                processes = bpmn.load_documents(documents, resolve_missing=self._resolver(uow))
                 for process in processes:
                     results.append(self._store_version(uow, process, deployed_by))
         except IntegrityError as exc:
@@ -238,7 +209,7 @@ class Engine(InstanceOps):
                 workflow=workflow,
                 created_at=self.clock.now(),
             )
-            workflow.motcua_instance = instance  # type: ignore[attr-defined]
+            workflow.motcua_instance = instance
             for task in workflow.get_tasks(state=TaskState.READY):
                 task.set_data(**data)
             log = UnitLog(instance.id, actor, self.clock.now())
@@ -274,6 +245,8 @@ class Engine(InstanceOps):
 
     def _load(self, uow: UnitOfWork, head: Any) -> Instance:
         state = uow.instance_state(head.id)
+        if state is None:
+            raise NotFoundError(f"Instance {head.id} does not exist", instance_id=head.id)
         spec, subprocess_specs = self._specs_of(uow, head.definition_id)
         workflow = self.codec.loads(
             state.state, state.state_format, spec, subprocess_specs, script_engine=self.script_engine
@@ -290,7 +263,7 @@ class Engine(InstanceOps):
             workflow=workflow,
             created_at=head.created_at,
         )
-        workflow.motcua_instance = instance  # type: ignore[attr-defined]
+        workflow.motcua_instance = instance
         return instance
 
     def save(self, uow: UnitOfWork, instance: Instance, log: UnitLog, started_by: str | None = None) -> None:

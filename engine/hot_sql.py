@@ -43,7 +43,9 @@ class HotSQL:
 
     def __init__(self, conn: Connection) -> None:
         self._sqlite = conn.dialect.name == "sqlite"
-        self._raw = conn.connection.driver_connection
+        raw = conn.connection.driver_connection
+        assert raw is not None, "the connection is closed"
+        self._raw: Any = raw
 
     def _sql(self, sql: str) -> str:
         return sql if self._sqlite else _pyformat(sql)
@@ -69,11 +71,19 @@ class HotSQL:
 
     def update_instance(self, instance_id: str, expected_version: int, values: dict[str, Any]) -> int:
         """Write the instance row if its version is still ``expected_version``; return rows changed."""
-        cursor = self._run(_UPDATE_INSTANCE, (
-            expected_version + 1, values["status"], values["state"], values["state_format"],
-            self.timestamp(values["updated_at"]), self.timestamp(values["completed_at"]),
-            instance_id, expected_version,
-        ))
+        cursor = self._run(
+            _UPDATE_INSTANCE,
+            (
+                expected_version + 1,
+                values["status"],
+                values["state"],
+                values["state_format"],
+                self.timestamp(values["updated_at"]),
+                self.timestamp(values["completed_at"]),
+                instance_id,
+                expected_version,
+            ),
+        )
         count = int(cursor.rowcount)
         cursor.close()
         return count
@@ -86,19 +96,39 @@ class HotSQL:
     def insert_ready(self, rows: Sequence[dict[str, Any]]) -> None:
         """Insert ready-task rows (dicts with the table's columns)."""
         cursor = self._raw.cursor()
-        cursor.executemany(self._sql(_INSERT_READY), [
-            (r["id"], r["instance_id"], r["element_id"], r["title"], r["lane"], r["form_ref"],
-             self.timestamp(r["created_at"]))
-            for r in rows
-        ])
+        cursor.executemany(
+            self._sql(_INSERT_READY),
+            [
+                (
+                    r["id"],
+                    r["instance_id"],
+                    r["element_id"],
+                    r["title"],
+                    r["lane"],
+                    r["form_ref"],
+                    self.timestamp(r["created_at"]),
+                )
+                for r in rows
+            ],
+        )
         cursor.close()
 
     def insert_audit(self, rows: Sequence[dict[str, Any]]) -> None:
         """Append audit rows (dicts with the table's columns)."""
         cursor = self._raw.cursor()
-        cursor.executemany(self._sql(_INSERT_AUDIT), [
-            (r["instance_id"], r["task_id"], r["element_id"], r["action"], r["actor"],
-             self.timestamp(r["at"]), r["details"])
-            for r in rows
-        ])
+        cursor.executemany(
+            self._sql(_INSERT_AUDIT),
+            [
+                (
+                    r["instance_id"],
+                    r["task_id"],
+                    r["element_id"],
+                    r["action"],
+                    r["actor"],
+                    self.timestamp(r["at"]),
+                    r["details"],
+                )
+                for r in rows
+            ],
+        )
         cursor.close()

@@ -5,6 +5,7 @@ A mixin of ``Engine`` so that each operation reads as one short unit of work.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable
@@ -20,18 +21,35 @@ from SpiffWorkflow.util.task import TaskState
 
 from .errors import ConflictError, MotcuaError, NotFoundError, TaskStateError, ValidationError
 from .projection import RETRY_AT
-from .runtime import ATTEMPTS, Instance, UnitLog, advance, wake_task
+from .runtime import (
+    ATTEMPTS,
+    Clock,
+    Instance,
+    InstanceCache,
+    RetryPolicy,
+    UnitLog,
+    advance,
+    wake_task,
+)
+from .store import Store
 from .views import summary
 
 if TYPE_CHECKING:
-    from .facade import Engine
     from .store import UnitOfWork
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
 class InstanceOps:
-    """Operations on existing instances (mixed into ``Engine``)."""
+    """Operations on existing instances; ``Engine`` is built on it and provides what is declared here."""
+
+    store: Store
+    clock: Clock
+    retry_policy: RetryPolicy
+    instances: InstanceCache
+    checkout: Callable[[UnitOfWork, str, int | None], Instance]
+    save: Callable[[UnitOfWork, Instance, UnitLog], None]
+    show: Callable[[str], dict[str, Any]]
 
     # -- validation -------------------------------------------------------------------------------
     @staticmethod
@@ -78,7 +96,7 @@ class InstanceOps:
 
     # -- one unit of work on one instance ----------------------------------------------------------
     def _on_instance(
-        self: Engine,
+        self,
         instance_id: str | Callable[[UnitOfWork], tuple[str, int | None]],
         actor: str,
         action: Callable[[Instance, UnitLog], None],
@@ -97,13 +115,13 @@ class InstanceOps:
         self.instances.put(instance)
         return summary(instance)
 
-    def run_steps(self: Engine, instance: Instance, log: UnitLog) -> None:
+    def run_steps(self, instance: Instance, log: UnitLog) -> None:
         """Run the engine steps of an instance, turning task failures into retries or incidents."""
         advance(instance.workflow, log, self.retry_policy)
 
     # -- complete ---------------------------------------------------------------------------------
     def complete_task(
-        self: Engine, task_id: str, data: dict[str, Any] | None = None, actor: str = "system"
+        self, task_id: str, data: dict[str, Any] | None = None, actor: str = "system"
     ) -> dict[str, Any]:
         """Complete a ready user task with ``data`` and run the instance to its next wait.
 
@@ -134,7 +152,7 @@ class InstanceOps:
 
     # -- messages ---------------------------------------------------------------------------------
     def send_message(
-        self: Engine,
+        self,
         name: str,
         correlation: dict[str, Any] | None = None,
         data: dict[str, Any] | None = None,
@@ -192,7 +210,7 @@ class InstanceOps:
 
     # -- wake-ups ---------------------------------------------------------------------------------
     def fire_due_timers(
-        self: Engine, now: datetime | None = None, limit: int = 100, actor: str = "scheduler"
+        self, now: datetime | None = None, limit: int = 100, actor: str = "scheduler"
     ) -> list[dict[str, Any]]:
         """Fire every timer and service retry that is due at ``now`` (default: the clock), once.
 
@@ -207,16 +225,30 @@ class InstanceOps:
         results = []
         for wake in due:
             try:
-                self._on_instance(
-                    wake["instance_id"], actor, lambda instance, log, w=wake: _wake(instance, log, w, self)
-                )
+                self._on_instance(wake["instance_id"], actor, functools.partial(self._wake, wake))
                 outcome = "fired"
             except (ConflictError, NotFoundError) as exc:
                 outcome = f"skipped: {exc.message}"
             results.append({**wake, "outcome": outcome})
         return results
 
-    def retry_incidents(self: Engine, instance_id: str, actor: str = "admin") -> dict[str, Any]:
+    def _wake(self, wake: dict[str, Any], instance: Instance, log: UnitLog) -> None:
+        """Fire one due wake-up (a BPMN timer or a service retry) of an instance."""
+        task = _task(instance.workflow, wake["task_id"])
+        if wake["kind"] == "retry":
+            if task is None or not task.has_state(TaskState.ERROR) or RETRY_AT not in task.internal_data:
+                raise ConflictError("The retry was already done")
+            wake_task(task)
+            log.record("retry", task, attempt=int(task.internal_data.get(ATTEMPTS, 0)) + 1)
+        else:
+            if task is None or not task.has_state(TaskState.WAITING):
+                raise ConflictError("The timer already fired")
+            _mark_fired(task)
+            log.record("timer_fired", task)
+            instance.workflow.refresh_timers()
+        self.run_steps(instance, log)
+
+    def retry_incidents(self, instance_id: str, actor: str = "admin") -> dict[str, Any]:
         """Retry every failed task of an instance and resolve its open incidents.
 
         Raises:
@@ -236,7 +268,7 @@ class InstanceOps:
 
         return self._on_instance(instance_id, actor, act, resolve_incidents=True)
 
-    def incidents(self: Engine, instance_id: str | None = None) -> list[dict[str, Any]]:
+    def incidents(self, instance_id: str | None = None) -> list[dict[str, Any]]:
         """Return the open incidents, of one instance or of all."""
         with self.store.unit_of_work(write=False) as uow:
             return [dict(row._mapping) for row in uow.open_incidents(instance_id)]
@@ -264,22 +296,6 @@ def _audit_for_task(task_id: str) -> Any:
     from .tables import audit
 
     return select(audit.c.id).where(audit.c.task_id == task_id, audit.c.action == "task_completed").limit(1)
-
-
-def _wake(instance: Instance, log: UnitLog, wake: dict[str, Any], engine: Engine) -> None:
-    task = _task(instance.workflow, wake["task_id"])
-    if wake["kind"] == "retry":
-        if task is None or not task.has_state(TaskState.ERROR) or RETRY_AT not in task.internal_data:
-            raise ConflictError("The retry was already done")
-        wake_task(task)
-        log.record("retry", task, attempt=int(task.internal_data.get(ATTEMPTS, 0)) + 1)
-    else:
-        if task is None or not task.has_state(TaskState.WAITING):
-            raise ConflictError("The timer already fired")
-        _mark_fired(task)
-        log.record("timer_fired", task)
-        instance.workflow.refresh_timers()
-    engine.run_steps(instance, log)
 
 
 def _mark_fired(task: Task) -> None:

@@ -44,8 +44,11 @@ def project(workflow: BpmnWorkflow, business_key: str | None) -> Projection:
         elif task.state == TaskState.ERROR:
             retry_at = task.internal_data.get(RETRY_AT)
             if retry_at:
-                timers[str(task.id)] = {"element_id": task.task_spec.name, "kind": "retry",
-                                        "due_at": datetime.fromisoformat(retry_at)}
+                timers[str(task.id)] = {
+                    "element_id": task.task_spec.name,
+                    "kind": "retry",
+                    "due_at": datetime.fromisoformat(retry_at),
+                }
             else:
                 failed_for_good = True
     subscriptions: dict[tuple[str, str], dict[str, Any]] = {}

@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -115,7 +117,7 @@ class UnitLog:
         )
 
 
-class EngineScriptEngine(SandboxedScriptEngine):  # type: ignore[misc]
+class EngineScriptEngine(SandboxedScriptEngine):
     """The sandboxed script engine, plus service calls routed to the handler registry."""
 
     def __init__(self, dispatcher: Dispatcher, clock: Clock, **kwargs: Any) -> None:
@@ -219,3 +221,38 @@ def wake_task(task: Task) -> None:
     """Make a failed task runnable again (for a due retry or an admin's retry)."""
     task.internal_data.pop(RETRY_AT, None)
     task._set_state(TaskState.READY)
+
+
+class InstanceCache:
+    """A small thread-safe LRU of live instances, each held by at most one unit of work at a time."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[str, Instance] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def take(self, instance_id: str) -> Instance | None:
+        """Remove and return the cached instance, if any."""
+        with self._lock:
+            return self._items.pop(instance_id, None)
+
+    def put(self, instance: Instance) -> None:
+        """Return an instance after a successful commit."""
+        with self._lock:
+            self._items[instance.id] = instance
+            self._items.move_to_end(instance.id)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def peek(self, instance_id: str, row_version: int, use: Callable[[Instance], Any]) -> Any:
+        """Call ``use`` on the cached instance while holding the lock, if it is current; else None."""
+        with self._lock:
+            cached = self._items.get(instance_id)
+            if cached is None or cached.row_version != row_version:
+                return None
+            return use(cached)
+
+    def clear(self) -> None:
+        """Forget every cached instance."""
+        with self._lock:
+            self._items.clear()

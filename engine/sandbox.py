@@ -258,7 +258,9 @@ def _expression_place(expression: Any, element_id: str | None) -> _Place:
 
 def _describe(exc: BaseException) -> str:
     try:
-        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        plain = all(isinstance(arg, (str, int, float, Decimal)) for arg in exc.args)
+        detail = str(exc) if plain else ", ".join(map(policy.short_text, exc.args))
+        text = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
     except Exception:  # a broken __str__ must not hide the error
         text = type(exc).__name__
     return text if len(text) <= 500 else text[:497] + "..."

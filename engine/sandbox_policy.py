@@ -18,6 +18,7 @@ import contextvars
 import functools
 import operator
 import re
+import reprlib
 import string
 import sys
 import time
@@ -42,6 +43,14 @@ MAX_DECIMAL_EXPONENT = 30_000  # int(Decimal) is quadratic in the exponent
 
 T = TypeVar("T")
 _now = time.monotonic
+_SHORT_REPR = reprlib.Repr()
+_SHORT_REPR.maxlevel, _SHORT_REPR.maxstring, _SHORT_REPR.maxother = 4, 400, 200
+_CONTAINERS = (list, tuple, dict, set, frozenset)
+
+
+def short_text(value: Any) -> str:
+    """``str(value)``, but containers are shown abridged (a shared structure can be astronomically long)."""
+    return _SHORT_REPR.repr(value) if isinstance(value, _CONTAINERS) else str(value)
 
 
 class RunState:
@@ -543,7 +552,7 @@ class PrintCollector:
         if len(sep) + len(end) > 100:
             refuse("print() separators are too long")
         if self.size < self.limit:
-            text = (sep.join(map(str, objects)) + end)[: self.limit - self.size]
+            text = (sep.join(map(short_text, objects)) + end)[: self.limit - self.size]
             self.parts.append(text)
             self.size += len(text)
 

@@ -6,7 +6,7 @@ it through JSON text as SpiffWorkflow's service task does, which would turn mone
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from SpiffWorkflow.bpmn.parser.util import full_tag
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
@@ -16,7 +16,7 @@ from SpiffWorkflow.spiff.serializer.task_spec import ServiceTaskConverter
 from SpiffWorkflow.spiff.specs.defaults import ServiceTask as SpiffServiceTask
 
 
-class ServiceTask(SpiffServiceTask):  # type: ignore[misc]
+class ServiceTask(SpiffServiceTask):
     """A BPMN service task whose operator is dispatched by the engine's handler registry."""
 
     def _execute(self, task: Any) -> bool:
@@ -26,10 +26,10 @@ class ServiceTask(SpiffServiceTask):  # type: ignore[misc]
         return True
 
 
-class MotcuaBpmnParser(SpiffBpmnParser):  # type: ignore[misc]
+class MotcuaBpmnParser(SpiffBpmnParser):
     """SpiffWorkflow's parser with our service task."""
 
-    OVERRIDE_PARSER_CLASSES = {
+    OVERRIDE_PARSER_CLASSES: ClassVar[dict[str, Any]] = {
         **SpiffBpmnParser.OVERRIDE_PARSER_CLASSES,
         full_tag("serviceTask"): (ServiceTaskParser, ServiceTask),
     }

@@ -30,7 +30,7 @@ from .specs import serializer_config
 STATE_FORMAT = 1
 
 _FINISHED = TaskState.COMPLETED | TaskState.CANCELLED
-_PREDICTED = TaskState.PREDICTED_MASK
+_PREDICTED = TaskState.PREDICTED_MASK | TaskState.FUTURE
 _CACHE_ATTR = "_motcua_fragments"
 
 
@@ -43,13 +43,13 @@ class StateFormatError(MotcuaError):
 class SpeclessWorkflowConverter(BpmnWorkflowConverter):
     """Converts a top-level workflow without its specs; they are given back at restore time."""
 
-    def to_dict(self, workflow: BpmnWorkflow) -> dict[str, Any]:  # type: ignore[override]
+    def to_dict(self, workflow: BpmnWorkflow) -> dict[str, Any]:
         dct = WorkflowConverter.to_dict(self, workflow)
         dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
         dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
         return dct
 
-    def from_dict(  # type: ignore[override]
+    def from_dict(
         self,
         dct: dict[str, Any],
         spec: BpmnProcessSpec | None = None,
@@ -171,11 +171,17 @@ class StateCodec:
             body = self.registry.convert(task)
         else:
             body = {
-                "id": str(task.id), "parent": str(task._parent) if task._parent is not None else None,
+                "id": str(task.id),
+                "parent": str(task._parent) if task._parent is not None else None,
                 "children": [str(child) for child in task._children],
-                "last_state_change": task.last_state_change, "state": task.state,
-                "task_spec": task.task_spec.name, "triggered": task.triggered,
-                "internal_data": {}, "data": {}, "delta": {}, "typename": self.registry.typenames[type(task)],
+                "last_state_change": task.last_state_change,
+                "state": task.state,
+                "task_spec": task.task_spec.name,
+                "triggered": task.triggered,
+                "internal_data": {},
+                "data": {},
+                "delta": {},
+                "typename": self.registry.typenames[type(task)],
             }
         fragment = f'"{task_id}":{self._encoder.encode(body)}'
         cache[task_id] = (key, fragment)

@@ -15,12 +15,15 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, and_, bindparam, create_engine, delete, event, func, insert, select, update
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
 from . import tables as t
 from .errors import ConflictError
 from .hot_sql import HotSQL
+
+# A result row (SQLAlchemy's typed Row generics add nothing for these dynamic column sets).
+AnyRow = Any
 
 
 def create_db_engine(url: str, *, echo: bool = False) -> Engine:
@@ -105,22 +108,22 @@ class UnitOfWork:
         self.hot = HotSQL(conn)
 
     # -- definitions -------------------------------------------------------------------------------
-    def latest_definition(self, key: str) -> Row[Any] | None:
+    def latest_definition(self, key: str) -> AnyRow | None:
         """Return the newest definition row of a process key (without the XML), or None."""
         cols = [c for c in t.definitions.c if c.name not in ("xml", "spec_json")]
         query = select(*cols).where(t.definitions.c.key == key).order_by(t.definitions.c.version.desc())
         return self.conn.execute(query.limit(1)).first()
 
-    def definition(self, definition_id: int) -> Row[Any] | None:
+    def definition(self, definition_id: int) -> AnyRow | None:
         """Return a whole definition row by id, or None."""
         return self.conn.execute(select(t.definitions).where(t.definitions.c.id == definition_id)).first()
 
-    def definition_by_version(self, key: str, version: int) -> Row[Any] | None:
+    def definition_by_version(self, key: str, version: int) -> AnyRow | None:
         """Return a whole definition row by key and version, or None."""
         query = select(t.definitions).where(t.definitions.c.key == key, t.definitions.c.version == version)
         return self.conn.execute(query).first()
 
-    def list_definitions(self, key: str | None = None) -> Sequence[Row[Any]]:
+    def list_definitions(self, key: str | None = None) -> Sequence[AnyRow]:
         """Return definition rows (without XML and spec), newest version first per key."""
         cols = [c for c in t.definitions.c if c.name not in ("xml", "spec_json")]
         query = select(*cols).order_by(t.definitions.c.key, t.definitions.c.version.desc())
@@ -134,11 +137,11 @@ class UnitOfWork:
         return int(result.inserted_primary_key[0])  # type: ignore[index]
 
     # -- instances --------------------------------------------------------------------------------
-    def instance_head(self, instance_id: str) -> Row[Any] | None:
+    def instance_head(self, instance_id: str) -> AnyRow | None:
         """Return an instance row without its state blob, or None."""
         return self.conn.execute(_SELECT_HEAD, {"instance_id": instance_id}).first()
 
-    def instance_state(self, instance_id: str) -> Row[Any] | None:
+    def instance_state(self, instance_id: str) -> AnyRow | None:
         """Return (state, state_format, row_version) of an instance, or None."""
         c = t.instances.c
         query = select(c.state, c.state_format, c.row_version).where(c.id == instance_id)
@@ -167,7 +170,7 @@ class UnitOfWork:
         process_key: str | None = None,
         business_key: str | None = None,
         limit: int = 100,
-    ) -> Sequence[Row[Any]]:
+    ) -> Sequence[AnyRow]:
         """Return instance heads, newest first, filtered by what is given."""
         cols = [c for c in t.instances.c if c.name != "state"]
         query = select(*cols).order_by(t.instances.c.created_at.desc()).limit(limit)
@@ -185,13 +188,13 @@ class UnitOfWork:
         """Return (instance id, instance row version) of a ready task, or None."""
         return self.hot.ready_task_version(task_id)
 
-    def ready_task(self, task_id: str) -> Row[Any] | None:
+    def ready_task(self, task_id: str) -> AnyRow | None:
         """Return the ready-task row with this id, or None."""
         return self.conn.execute(_SELECT_READY, {"task_id": task_id}).first()
 
     def ready_tasks(
         self, *, instance_id: str | None = None, lane: str | None = None, limit: int = 500
-    ) -> Sequence[Row[Any]]:
+    ) -> Sequence[AnyRow]:
         """Return ready user tasks, oldest first, optionally by instance and lane."""
         query = select(t.ready_tasks, t.instances.c.business_key, t.instances.c.process_key).join(
             t.instances, t.instances.c.id == t.ready_tasks.c.instance_id
@@ -202,21 +205,21 @@ class UnitOfWork:
             query = query.where(t.ready_tasks.c.lane == lane)
         return self.conn.execute(query.order_by(t.ready_tasks.c.created_at).limit(limit)).all()
 
-    def due_timers(self, now: datetime, limit: int = 100) -> Sequence[Row[Any]]:
+    def due_timers(self, now: datetime, limit: int = 100) -> Sequence[AnyRow]:
         """Return wake-ups whose time has come, earliest first."""
         query = select(t.timers).where(t.timers.c.due_at <= now).order_by(t.timers.c.due_at).limit(limit)
         return self.conn.execute(query).all()
 
-    def timers_of(self, instance_id: str) -> Sequence[Row[Any]]:
+    def timers_of(self, instance_id: str) -> Sequence[AnyRow]:
         """Return the pending wake-ups of one instance."""
         return self.conn.execute(select(t.timers).where(t.timers.c.instance_id == instance_id)).all()
 
-    def subscriptions_of(self, instance_id: str) -> Sequence[Row[Any]]:
+    def subscriptions_of(self, instance_id: str) -> Sequence[AnyRow]:
         """Return the message subscriptions of one instance."""
         query = select(t.message_subscriptions).where(t.message_subscriptions.c.instance_id == instance_id)
         return self.conn.execute(query).all()
 
-    def find_subscriptions(self, message_name: str, correlation: dict[str, Any]) -> list[Row[Any]]:
+    def find_subscriptions(self, message_name: str, correlation: dict[str, Any]) -> list[AnyRow]:
         """Return subscriptions to ``message_name`` whose correlation contains every given value."""
         s, k = t.message_subscriptions, t.subscription_keys
         query = select(s).where(s.c.message_name == message_name)
@@ -308,7 +311,7 @@ class UnitOfWork:
         if rows:
             self.hot.insert_audit(rows)
 
-    def audit_of(self, instance_id: str) -> Sequence[Row[Any]]:
+    def audit_of(self, instance_id: str) -> Sequence[AnyRow]:
         """Return the audit trail of one instance in order."""
         query = select(t.audit).where(t.audit.c.instance_id == instance_id).order_by(t.audit.c.id)
         return self.conn.execute(query).all()
@@ -317,7 +320,7 @@ class UnitOfWork:
         """Record an incident (a task that failed for good)."""
         self.conn.execute(insert(t.incidents).values(**values))
 
-    def open_incidents(self, instance_id: str | None = None) -> Sequence[Row[Any]]:
+    def open_incidents(self, instance_id: str | None = None) -> Sequence[AnyRow]:
         """Return unresolved incidents, of one instance or of all."""
         query = select(t.incidents).where(t.incidents.c.resolved_at.is_(None)).order_by(t.incidents.c.id)
         if instance_id is not None:

@@ -72,10 +72,16 @@ def summary(instance: Instance) -> dict[str, Any]:
         "status": projection.status,
         "row_version": instance.row_version,
         "data": current_data(instance.workflow),
-        "tasks": [{"id": task_id, "instance_id": instance.id, **row}
-                  for task_id, row in projection.ready_tasks.items()],
-        "timers": [{"task_id": task_id, "instance_id": instance.id, **row}
-                   for task_id, row in projection.timers.items()],
-        "subscriptions": [{"task_id": task_id, "message_name": name, **row}
-                          for (task_id, name), row in projection.subscriptions.items()],
+        "tasks": [
+            {"id": task_id, "instance_id": instance.id, **row}
+            for task_id, row in projection.ready_tasks.items()
+        ],
+        "timers": [
+            {"task_id": task_id, "instance_id": instance.id, **row}
+            for task_id, row in projection.timers.items()
+        ],
+        "subscriptions": [
+            {"task_id": task_id, "message_name": name, **row}
+            for (task_id, name), row in projection.subscriptions.items()
+        ],
     }

@@ -45,8 +45,9 @@ class HandlerRegistry(Mapping[str, Handler]):
         except HandlerError:
             raise
         except Exception as exc:  # an unexpected crash of a handler may be transient: retry it
-            raise HandlerError(f"{operator} failed: {type(exc).__name__}: {exc}", retryable=True,
-                               operator=operator) from exc
+            raise HandlerError(
+                f"{operator} failed: {type(exc).__name__}: {exc}", retryable=True, operator=operator
+            ) from exc
         if not isinstance(result, dict):
             raise HandlerError(f"{operator} returned {type(result).__name__}, not a dict", operator=operator)
         return result

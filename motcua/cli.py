@@ -51,8 +51,9 @@ def command(func: Callable[..., Any]) -> Callable[..., Any]:
             func(*args, as_json=as_json, **kwargs)
         except MotcuaError as exc:
             if as_json:
-                click.echo(json.dumps({"error": exc.to_dict()}, default=_default, ensure_ascii=False),
-                           err=True)
+                click.echo(
+                    json.dumps({"error": exc.to_dict()}, default=_default, ensure_ascii=False), err=True
+                )
             else:
                 click.echo(f"error: {exc}", err=True)
                 for field, messages in getattr(exc, "errors", {}).items():
@@ -68,8 +69,10 @@ def _json_arg(value: str | None, name: str) -> Any:
     try:
         return json.loads(value)
     except json.JSONDecodeError as exc:
-        raise ValidationError(f"--{name} is not valid JSON: {exc.msg} at column {exc.colno}",
-                              {name: [f"invalid JSON: {exc.msg}"]}) from exc
+        raise ValidationError(
+            f"--{name} is not valid JSON: {exc.msg} at column {exc.colno}",
+            {name: [f"invalid JSON: {exc.msg}"]},
+        ) from exc
 
 
 @functools.cache
@@ -118,9 +121,14 @@ def _read_files(paths: tuple[str, ...]) -> list[tuple[str, bytes]]:
 def deploy(files: tuple[str, ...], deployed_by: str, as_json: bool) -> None:
     """Validate and deploy BPMN files; print key, version and checksum per process."""
     results = _engine().deploy(_read_files(files), deployed_by=deployed_by)
-    _emit(as_json, results, lambda rows: "\n".join(
-        f"{r['key']}\tv{r['version']}\t{r['sha256']}\t{'deployed' if r['created'] else 'unchanged'}"
-        for r in rows))
+    _emit(
+        as_json,
+        results,
+        lambda rows: "\n".join(
+            f"{r['key']}\tv{r['version']}\t{r['sha256']}\t{'deployed' if r['created'] else 'unchanged'}"
+            for r in rows
+        ),
+    )
 
 
 @main.command()
@@ -129,18 +137,29 @@ def deploy(files: tuple[str, ...], deployed_by: str, as_json: bool) -> None:
 def lint(file: str, as_json: bool) -> None:
     """Validate a BPMN file; exit 1 with the list of problems."""
     problems = _engine().lint(_read_files((file,)))
-    _emit(as_json, {"file": file, "problems": problems}, lambda p: "\n".join(
-        f"{x.get('file')}:{x.get('line') or '?'}: [{x.get('element_id') or '-'}] {x['message']}"
-        for x in p["problems"]) or f"{file}: ok")
+    _emit(
+        as_json,
+        {"file": file, "problems": problems},
+        lambda p: (
+            "\n".join(
+                f"{x.get('file')}:{x.get('line') or '?'}: [{x.get('element_id') or '-'}] {x['message']}"
+                for x in p["problems"]
+            )
+            or f"{file}: ok"
+        ),
+    )
     if problems:
         sys.exit(EXIT_ERROR)
 
 
 def _instance_summary(view: dict[str, Any]) -> str:
-    lines = [f"instance {view['id']}  {view['process_key']}  status={view['status']}"
-             f"  business_key={view['business_key'] or '-'}"]
-    lines += [f"  task {t['id']}  {t['element_id']}  {t['title']}  lane={t['lane'] or '-'}"
-              for t in view["tasks"]]
+    lines = [
+        f"instance {view['id']}  {view['process_key']}  status={view['status']}"
+        f"  business_key={view['business_key'] or '-'}"
+    ]
+    lines += [
+        f"  task {t['id']}  {t['element_id']}  {t['title']}  lane={t['lane'] or '-'}" for t in view["tasks"]
+    ]
     lines += [f"  timer {t['element_id']}  due {t['due_at']}  ({t['kind']})" for t in view["timers"]]
     lines += [f"  waits for message {s['message_name']}  {s['correlation']}" for s in view["subscriptions"]]
     lines += [f"  INCIDENT {i['element_id']}: {i['message']}" for i in view["incidents"]]
@@ -165,9 +184,17 @@ def start(key: str, data: str | None, business_key: str | None, as_json: bool) -
 def tasks(instance_id: str | None, lane: str | None, as_json: bool) -> None:
     """List ready user tasks."""
     rows = _engine().tasks(instance_id=instance_id, lane=lane)
-    _emit(as_json, rows, lambda rs: "\n".join(
-        f"{r['id']}\t{r['instance_id']}\t{r['element_id']}\t{r['title']}\t{r['lane'] or '-'}"
-        for r in rs) or "no ready tasks")
+    _emit(
+        as_json,
+        rows,
+        lambda rs: (
+            "\n".join(
+                f"{r['id']}\t{r['instance_id']}\t{r['element_id']}\t{r['title']}\t{r['lane'] or '-'}"
+                for r in rs
+            )
+            or "no ready tasks"
+        ),
+    )
 
 
 @main.command()
@@ -188,8 +215,9 @@ def complete(task_id: str, data: str | None, actor: str, as_json: bool) -> None:
 @command
 def message(name: str, correlation: str | None, data: str | None, as_json: bool) -> None:
     """Deliver a message to the instance waiting for it."""
-    view = _engine().send_message(name, _json_arg(correlation, "correlation"), _json_arg(data, "data"),
-                                  actor="cli")
+    view = _engine().send_message(
+        name, _json_arg(correlation, "correlation"), _json_arg(data, "data"), actor="cli"
+    )
     _emit(as_json, view, _instance_summary)
 
 
@@ -201,8 +229,9 @@ def show(instance_id: str, as_json: bool) -> None:
     view = _engine().show(instance_id)
 
     def human(v: dict[str, Any]) -> str:
-        history = "\n".join(f"  {h['at']}  {h['actor']}  {h['action']}  {h['element_id'] or ''}"
-                            for h in v["history"])
+        history = "\n".join(
+            f"  {h['at']}  {h['actor']}  {h['action']}  {h['element_id'] or ''}" for h in v["history"]
+        )
         data = json.dumps(v["data"], default=_default, ensure_ascii=False)
         return f"{_instance_summary(v)}\n  data {data}\nhistory:\n{history}"
 
@@ -214,8 +243,14 @@ def show(instance_id: str, as_json: bool) -> None:
 def fire_timers(as_json: bool) -> None:
     """Fire every due timer (and due service retry) once, now."""
     results = _engine().fire_due_timers(actor="cli")
-    _emit(as_json, results, lambda rs: "\n".join(
-        f"{r['instance_id']}\t{r['element_id']}\t{r['kind']}\t{r['outcome']}" for r in rs) or "nothing due")
+    _emit(
+        as_json,
+        results,
+        lambda rs: (
+            "\n".join(f"{r['instance_id']}\t{r['element_id']}\t{r['kind']}\t{r['outcome']}" for r in rs)
+            or "nothing due"
+        ),
+    )
 
 
 @main.command()
@@ -224,9 +259,17 @@ def fire_timers(as_json: bool) -> None:
 def incidents(instance_id: str | None, as_json: bool) -> None:
     """List open incidents (tasks that failed for good)."""
     rows = _engine().incidents(instance_id)
-    _emit(as_json, rows, lambda rs: "\n".join(
-        f"{r['instance_id']}\t{r['element_id']}\t{r['kind']}\t{r['attempts']}\t{r['message']}"
-        for r in rs) or "no open incidents")
+    _emit(
+        as_json,
+        rows,
+        lambda rs: (
+            "\n".join(
+                f"{r['instance_id']}\t{r['element_id']}\t{r['kind']}\t{r['attempts']}\t{r['message']}"
+                for r in rs
+            )
+            or "no open incidents"
+        ),
+    )
 
 
 @main.command()
@@ -245,13 +288,23 @@ def retry(instance_id: str, actor: str, as_json: bool) -> None:
 def definitions(key: str | None, as_json: bool) -> None:
     """List deployed process definition versions."""
     rows = _engine().definitions(key)
-    _emit(as_json, rows, lambda rs: "\n".join(
-        f"{r['key']}\tv{r['version']}\t{r['sha256'][:12]}\t{r['deployed_at']}\t{r['deployed_by']}"
-        for r in rs) or "no definitions")
+    _emit(
+        as_json,
+        rows,
+        lambda rs: (
+            "\n".join(
+                f"{r['key']}\tv{r['version']}\t{r['sha256'][:12]}\t{r['deployed_at']}\t{r['deployed_by']}"
+                for r in rs
+            )
+            or "no definitions"
+        ),
+    )
 
 
 @main.command()
-@click.option("--demo", is_flag=True, help="Also add demo users (once accounts exist) and print their logins.")
+@click.option(
+    "--demo", is_flag=True, help="Also add demo users (once accounts exist) and print their logins."
+)
 @command
 def seed(demo: bool, as_json: bool) -> None:
     """Load the bundled workflows (every BPMN under workflows/bpmn); idempotent."""
@@ -259,9 +312,17 @@ def seed(demo: bool, as_json: bool) -> None:
     files = sorted(str(path) for path in (settings.workflows_dir / "bpmn").rglob("*.bpmn"))
     results = _engine().deploy(_read_files(tuple(files)), deployed_by="seed") if files else []
     payload = {"definitions": results, "demo_users": []}
-    _emit(as_json, payload, lambda p: "\n".join(
-        f"{r['key']}\tv{r['version']}\t{'deployed' if r['created'] else 'unchanged'}" for r in p["definitions"])
-        or "no bundled workflows")
+    _emit(
+        as_json,
+        payload,
+        lambda p: (
+            "\n".join(
+                f"{r['key']}\tv{r['version']}\t{'deployed' if r['created'] else 'unchanged'}"
+                for r in p["definitions"]
+            )
+            or "no bundled workflows"
+        ),
+    )
 
 
 @main.command()

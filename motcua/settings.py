@@ -2,7 +2,7 @@
 
 | variable | default | meaning |
 |---|---|---|
-| MOTCUA_DATABASE_URL | sqlite:///<root>/var/motcua.db | the database (SQLite file or postgresql+psycopg://...) |
+| MOTCUA_DATABASE_URL | sqlite:///<root>/var/motcua.db | database: SQLite file or postgresql+psycopg:// |
 | MOTCUA_SCRIPT_TIME_LIMIT | 2.0 | seconds a BPMN script or expression may run |
 | MOTCUA_SERVICE_RETRIES | 3 | default retries of a failing service task |
 | MOTCUA_SERVICE_BACKOFF | 30 | seconds before the first retry (doubles each time) |
@@ -55,9 +55,11 @@ class Settings:
             if raw is None or raw == "":
                 return default
             try:
-                return kind(raw)  # type: ignore[no-any-return]
+                return kind(raw)
             except ValueError as exc:
-                raise ValidationError(f"{name} must be a number, got {raw!r}", {name: ["not a number"]}) from exc
+                raise ValidationError(
+                    f"{name} must be a number, got {raw!r}", {name: ["not a number"]}
+                ) from exc
 
         return cls(
             database_url=env.get("MOTCUA_DATABASE_URL") or _default_database_url(),

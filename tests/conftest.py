@@ -52,7 +52,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     try:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as exc:  # noqa: BLE001 - any failure to reach PostgreSQL must fail loudly in CI
+    except Exception as exc:
         if IN_CI:
             pytest.fail(f"PostgreSQL at {POSTGRES_URL} is not reachable: {exc}")
         pytest.skip(f"PostgreSQL not reachable: {exc}")

@@ -25,7 +25,7 @@ def _race(engines, task_id):
             outcomes[index] = "ok"
         except ConflictError as exc:
             outcomes[index] = exc
-        except Exception as exc:  # noqa: BLE001 - any other error is a test failure, reported below
+        except Exception as exc:
             outcomes[index] = f"unexpected {type(exc).__name__}: {exc}"
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(len(engines))]

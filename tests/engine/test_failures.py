@@ -91,12 +91,15 @@ def _script_process(script: str) -> tuple[str, bytes]:
     return ("script_rules.bpmn", xml.replace("exec(code)", escape(script)).encode())
 
 
-@pytest.mark.parametrize("script", [
-    "import os\nos.system('touch /tmp/motcua-pwned')",
-    "x = ().__class__.__bases__[0].__subclasses__()",
-    "open('/etc/passwd').read()",
-    "eval('1 + 1')",
-])
+@pytest.mark.parametrize(
+    "script",
+    [
+        "import os\nos.system('touch /tmp/motcua-pwned')",
+        "x = ().__class__.__bases__[0].__subclasses__()",
+        "open('/etc/passwd').read()",
+        "eval('1 + 1')",
+    ],
+)
 def test_script_breaking_the_rules_fails_its_task_and_keeps_the_users_input(engine, script):
     engine.deploy([_script_process(script)])
     view = engine.start("script_rules_test", {"applicant": "Nguyễn Văn A"})

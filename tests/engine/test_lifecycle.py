@@ -61,7 +61,11 @@ def test_full_lifecycle_with_restart(make_engine, clock):
     assert view["status"] == "running"
     reception = only_task(view)
     assert (reception["element_id"], reception["title"], reception["lane"], reception["form_ref"]) == (
-        "reception", "Tiếp nhận hồ sơ", "mot_cua", "tiep_nhan")
+        "reception",
+        "Tiếp nhận hồ sơ",
+        "mot_cua",
+        "tiep_nhan",
+    )
     assert [t["id"] for t in engine.tasks(lane="mot_cua")] == [reception["id"]]
 
     view = engine.complete_task(reception["id"], {"complete": True, "copies": 2}, actor="desk.officer")
@@ -77,8 +81,9 @@ def test_full_lifecycle_with_restart(make_engine, clock):
     engine = make_engine()
     with pytest.raises(NotFoundError):
         engine.send_message("payment.confirmed", {"dossier_code": "other"}, {"paid": 1})
-    view = engine.send_message("payment.confirmed", {"dossier_code": "H53-0001"},
-                               {"paid_amount": 415000}, actor="vnpay")
+    view = engine.send_message(
+        "payment.confirmed", {"dossier_code": "H53-0001"}, {"paid_amount": 415000}, actor="vnpay"
+    )
     [timer] = view["timers"]
     assert timer["element_id"] == "cooling" and timer["kind"] == "timer"
     assert view["data"]["paid_amount"] == 415000
@@ -96,8 +101,14 @@ def test_full_lifecycle_with_restart(make_engine, clock):
     view = engine.show(engine.complete_task(approve["id"], {"approved": True}, actor="leader")["id"])
     assert view["status"] == "completed" and view["completed_at"] is not None
     assert view["tasks"] == [] and view["timers"] == [] and view["subscriptions"] == []
-    assert actions(view) == ["started", "task_completed", "message_received", "timer_fired",
-                             "task_completed", "completed"]
+    assert actions(view) == [
+        "started",
+        "task_completed",
+        "message_received",
+        "timer_fired",
+        "task_completed",
+        "completed",
+    ]
     assert [e["actor"] for e in view["history"][:3]] == ["citizen", "desk.officer", "vnpay"]
     data = make_engine().show(view["id"])["data"]
     assert isinstance(data["fee"], Decimal) and data["received_on"] == date(2026, 11, 30)
@@ -121,12 +132,15 @@ def test_completing_twice_is_a_conflict_and_keeps_one_record(engine):
     assert actions(engine.show(view["id"])).count("task_completed") == 1
 
 
-@pytest.mark.parametrize(("data", "field"), [
-    ([1, 2], "data"),
-    ({"1abc": 1}, "data.1abc"),
-    ({"_secret": 1}, "data._secret"),
-    ({"x": object()}, "data"),
-])
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ([1, 2], "data"),
+        ({"1abc": 1}, "data.1abc"),
+        ({"_secret": 1}, "data._secret"),
+        ({"x": object()}, "data"),
+    ],
+)
 def test_bad_task_data_is_rejected_and_nothing_changes(engine, data, field):
     engine.deploy([bpmn_file("lifecycle.bpmn")])
     view = engine.start("lifecycle_test", {"dossier_code": "X"})

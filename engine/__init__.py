@@ -1,0 +1,4 @@
+"""The pure engine: SpiffWorkflow behind one facade, ``engine.facade.Engine``.
+
+Never imports Flask, ``api/`` or ``handlers/``.
+"""
