@@ -28,7 +28,6 @@ import operator
 import traceback
 import types
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal, NoReturn
@@ -232,16 +231,21 @@ def _guard_globals(modules: Mapping[str, ModuleProxy]) -> dict[str, Any]:
     }
 
 
-@dataclass(frozen=True)
 class _Place:
-    """What ran (for messages): ``Script`` or ``Expression '...'``, and the BPMN element."""
+    """What ran (a script, or an expression and its text) and in which BPMN element, for messages."""
 
-    subject: str
-    element_id: str | None
-    is_script: bool
+    __slots__ = ("element_id", "is_script", "source")
+
+    def __init__(self, source: Any, element_id: str | None, is_script: bool) -> None:
+        self.source, self.element_id, self.is_script = source, element_id, is_script
 
     def message(self, verb: str, reason: str, line: int | None = None) -> str:
-        who = self.subject + (f" of task '{self.element_id}'" if self.element_id else "")
+        if self.is_script:
+            who = "Script"
+        else:
+            text = " ".join(str(self.source).split())
+            who = f"Expression '{text if len(text) <= 80 else text[:77] + '...'}'"
+        who += f" of task '{self.element_id}'" if self.element_id else ""
         where = f" on line {line}" if line and self.is_script else ""
         return f"{who} {verb}{where}: {reason}"
 
@@ -249,11 +253,6 @@ class _Place:
         return SandboxViolation(
             self.message("broke a sandbox rule", reason, line), element_id=self.element_id, line=line
         )
-
-
-def _expression_place(expression: Any, element_id: str | None) -> _Place:
-    text = " ".join(str(expression).split())
-    return _Place(f"Expression '{text if len(text) <= 80 else text[:77] + '...'}'", element_id, False)
 
 
 def _describe(exc: BaseException) -> str:
@@ -289,7 +288,12 @@ def _failure(exc: Exception, state: policy.RunState, place: _Place) -> MotcuaErr
     return ScriptError(place.message("failed", _describe(exc), line), element_id=place.element_id, line=line)
 
 
+_ATOMS = frozenset({int, float, bool, type(None), Decimal, date, datetime, timedelta, complex})
+
+
 def _storable(value: Any) -> bool:
+    if type(value) in _ATOMS:
+        return True
     return not (callable(value) or isinstance(value, (ModuleProxy, types.ModuleType, Iterator)))
 
 
@@ -302,6 +306,8 @@ class _DataSize:
 
     def of(self, value: Any) -> int:
         """Return the size of ``value``; TypeError names an unstorable type, OverflowError means too big."""
+        if type(value) in _ATOMS:
+            return 1
         if isinstance(value, (str, bytes)):
             return 1 + len(value) // 32
         if not isinstance(value, (dict, list, tuple, set, frozenset)):
@@ -316,7 +322,8 @@ class _DataSize:
         self.active.add(key)
         total = 1
         for child in itertools.chain.from_iterable(value.items()) if isinstance(value, dict) else value:
-            total += self.of(child)
+            kind = type(child)
+            total += 1 if kind in _ATOMS else 1 + len(child) // 32 if kind is str else self.of(child)
             if total > _MAX_DATA_SIZE:
                 raise OverflowError
         self.active.discard(key)
@@ -389,7 +396,7 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
             SandboxViolation: the expression breaks a sandbox rule (also at compile time) or runs too long.
             ScriptError: it does not parse (``ScriptSyntaxError``) or fails (NameError, ZeroDivisionError...).
         """
-        place = _expression_place(expression, element_id)
+        place = _Place(expression, element_id, False)
         code = self.compile(expression, "eval", place)
         return self._run(code, self._globals_for(context, external_context), place)
 
@@ -414,7 +421,7 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
                 limit passed, or the resulting data is too large to keep.
             ScriptError: the script does not parse (``ScriptSyntaxError``) or fails.
         """
-        place = _Place("Script", element_id, True)
+        place = _Place(script, element_id, True)
         code = self.compile(script, "exec", place)
         try:
             data = copy.deepcopy({k: v for k, v in context.items() if isinstance(k, str) and k[:1] != "_"})
@@ -424,14 +431,7 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
             ) from exc
         run_globals = self._globals_for(data, external_context)
         self._run(code, run_globals, place)
-        kept = {
-            name: value
-            for name, value in run_globals.items()
-            if isinstance(name, str)
-            and name[:1] != "_"
-            and _storable(value)
-            and not self._is_default(name, value, data, external_context)
-        }
+        kept = self._kept(run_globals, data, external_context)
         _check_data(kept, place)
         for name in [k for k in context if isinstance(k, str) and k[:1] != "_" and k not in kept]:
             del context[name]
@@ -449,7 +449,7 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
             ScriptSyntaxError: ``source`` does not parse (or is not text).
             SandboxViolation: RestrictedPython's policy rejects it; the message carries its reasons.
         """
-        place = place or (_Place("Script", None, True) if mode == "exec" else _expression_place(source, None))
+        place = place or _Place(source, None, mode == "exec")
         if not isinstance(source, str):
             raise ScriptSyntaxError(place.message("has a syntax error", "the code is not text"))
         outcome = self._compile(source, mode)
@@ -474,12 +474,19 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
         run_globals.update(self._guards)  # task data can never replace a guard
         return run_globals
 
-    def _is_default(self, name: str, value: Any, data: Mapping[str, Any], external: Any) -> bool:
-        if name in data:
-            return False
-        if self._base.get(name, _MISSING) is value:
-            return True
-        return bool(external) and external.get(name, _MISSING) is value
+    def _kept(self, run_globals: dict[str, Any], data: Mapping[str, Any], external: Any) -> dict[str, Any]:
+        """The variables to write back: data, not guards, defaults, functions or modules."""
+        kept = {}
+        for name, value in run_globals.items():
+            if not isinstance(name, str) or name[:1] == "_" or not _storable(value):
+                continue
+            if name not in data and (
+                self._base.get(name, _MISSING) is value
+                or (external and external.get(name, _MISSING) is value)
+            ):
+                continue  # an untouched default or external name, not task data
+            kept[name] = value
+        return kept
 
     def _run(self, code: Any, run_globals: dict[str, Any], place: _Place) -> Any:
         state = policy.RunState(self.time_limit)

@@ -1,0 +1,40 @@
+"""The HTTP edge: liveness with database reachability, and problem documents for errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from api import create_app
+from engine.facade import Engine
+from engine.store import Store, create_db_engine
+from handlers import default_registry
+
+
+@pytest.fixture
+def client(db_url):
+    registry = default_registry()
+    engine = Engine(Store(create_db_engine(db_url)), dispatcher=registry.dispatch)
+    yield create_app(engine, TESTING=True).test_client()
+    engine.store.engine.dispose()
+
+
+def test_healthz_reports_the_database(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok", "database": "ok"}
+
+
+def test_unknown_path_is_a_problem_document(client):
+    response = client.get("/api/v1/nowhere")
+    assert response.status_code == 404
+    assert response.mimetype == "application/problem+json"
+    assert response.get_json()["title"] == "Not Found"
+
+
+def test_unreachable_database_is_unhealthy(tmp_path):
+    registry = default_registry()
+    engine = Engine(
+        Store(create_db_engine(f"sqlite:///{tmp_path}/missing/dir/x.db")), dispatcher=registry.dispatch
+    )
+    response = create_app(engine, TESTING=True).test_client().get("/healthz")
+    assert response.status_code == 503 and response.get_json()["status"] == "unhealthy"
