@@ -35,7 +35,7 @@ from .runtime import (
     UnitLog,
 )
 from .state import STATE_FORMAT, StateCodec
-from .store import Store, UnitOfWork
+from .store import Projection, Store, UnitOfWork
 from .views import instance_view, summary
 
 Specs = tuple[BpmnProcessSpec, dict[str, BpmnProcessSpec]]
@@ -297,7 +297,9 @@ class Engine(InstanceOps):
             )
         else:
             uow.update_instance(instance.id, instance.row_version, values)
-        uow.replace_projection(instance.id, instance.projection, projection)
+        # A new instance has no rows to compare with; a freshly loaded one (projection None) is rewritten.
+        previous = Projection({}, {}, {}) if instance.row_version == 0 else instance.projection
+        uow.replace_projection(instance.id, previous, projection)
         if workflow.completed:
             log.record("completed")
         uow.add_audit(log.audit)

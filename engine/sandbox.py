@@ -17,218 +17,29 @@ thread or exhaust memory; run workers with a memory limit when script authors ar
 from __future__ import annotations
 
 import ast
-import builtins
 import copy
 import functools
-import importlib
-import itertools
-import json
-import math
-import operator
 import traceback
-import types
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal, NoReturn
 
-from RestrictedPython import limited_builtins, safe_builtins
-from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack_sequence
 from SpiffWorkflow.bpmn.script_engine.python_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
 
 from . import sandbox_policy as policy
 from .errors import HandlerError, MotcuaError, SandboxViolation, ScriptError, UnknownOperatorError
+from .sandbox_policy import DEFAULT_ALLOWED_MODULES, ModuleProxy
 
 __all__ = [
-    "DEFAULT_ALLOWED_MODULES",
-    "ModuleProxy",
-    "RestrictedEnvironment",
-    "SandboxedScriptEngine",
-    "ScriptSyntaxError",
-    "check_script",
-]
-
-DEFAULT_ALLOWED_MODULES: Mapping[str, frozenset[str]] = types.MappingProxyType(
-    {
-        "math": frozenset(name for name in dir(math) if not name.startswith("_")),
-        "datetime": frozenset({"date", "datetime", "time", "timedelta", "timezone", "MINYEAR", "MAXYEAR"}),
-        "decimal": frozenset(
-            {"Decimal", "DecimalException", "InvalidOperation", "DivisionByZero", "Overflow"}
-            | {f"ROUND_{mode}" for mode in ("UP", "DOWN", "CEILING", "FLOOR", "05UP")}
-            | {f"ROUND_HALF_{mode}" for mode in ("UP", "DOWN", "EVEN")}
-        ),
-        "json": frozenset({"dumps", "loads", "JSONDecodeError"}),
-    }
-)
-_MAX_DATA_SIZE = 1_000_000  # data nodes, plus one per 32 characters of text
+    "DEFAULT_ALLOWED_MODULES", "ModuleProxy", "RestrictedEnvironment", "SandboxedScriptEngine",
+    "ScriptSyntaxError", "check_script",
+]  # fmt: skip
 
 
 class ScriptSyntaxError(ScriptError, SyntaxError):
     """A script or expression does not parse; also a ``SyntaxError`` for SpiffWorkflow's DMN engine."""
-
-
-class ModuleProxy:
-    """A read-only view of an allowed module: only its allowlisted attributes can be read."""
-
-    __slots__ = ("_attrs", "_name")
-
-    def __init__(self, name: str, attrs: Mapping[str, Any]) -> None:
-        object.__setattr__(self, "_name", name)
-        object.__setattr__(self, "_attrs", dict(attrs))
-
-    def __getattr__(self, attr: str) -> Any:
-        if attr.startswith("__"):
-            raise AttributeError(attr)
-        try:
-            return self._attrs[attr]
-        except KeyError:
-            pass
-        policy.refuse(f"'{self._name}.{attr}' is not allowed")
-
-    def __setattr__(self, attr: str, value: Any) -> NoReturn:
-        policy.refuse(f"Module '{self._name}' is read-only")
-
-    def __delattr__(self, attr: str) -> NoReturn:
-        policy.refuse(f"Module '{self._name}' is read-only")
-
-    def __dir__(self) -> list[str]:
-        return sorted(self._attrs)
-
-    def __repr__(self) -> str:
-        return f"<module '{self._name}' (sandboxed)>"
-
-
-def _product_bits(values: Iterable[Any]) -> None:
-    policy.check_bits(sum(value.bit_length() for value in values if isinstance(value, int)))
-
-
-def _factorial(n: int) -> int:
-    if isinstance(n, int) and n > 1:
-        policy.check_bits(n * n.bit_length())
-    return math.factorial(n)
-
-
-def _comb(n: int, k: int) -> int:
-    if isinstance(n, int):
-        policy.check_bits(n)
-    return math.comb(n, k)
-
-
-def _perm(n: int, k: int | None = None) -> int:
-    if isinstance(n, int) and isinstance(k if k is not None else n, int):
-        policy.check_bits(max(n if k is None else k, 0) * n.bit_length())
-    return math.perm(n, k)
-
-
-def _rounding(func: Callable[[Any], int]) -> Callable[[Any], int]:
-    def call(x: Any) -> int:
-        return func(policy.check_decimal(x))
-
-    return call
-
-
-def _prod(iterable: Iterable[Any], /, *, start: Any = 1) -> Any:
-    values = list(iterable)
-    _product_bits([start, *values])
-    return math.prod(values, start=start)
-
-
-def _lcm(*integers: int) -> int:
-    _product_bits(integers)
-    return math.lcm(*integers)
-
-
-def _json_options(kwargs: dict[str, Any]) -> dict[str, Any]:
-    if "cls" in kwargs:
-        policy.refuse("json: the 'cls' option is not allowed")
-    indent, separators = kwargs.get("indent"), kwargs.get("separators") or ()
-    if len(str(indent or "")) > 8 or (isinstance(indent, int) and indent > 16):
-        policy.refuse("json.dumps(): indent is too large")
-    if any(len(str(separator)) > 8 for separator in separators):
-        policy.refuse("json.dumps(): separators are too long")
-    return kwargs
-
-
-def _dumps(obj: Any, **kwargs: Any) -> str:
-    return policy.check_size(json.dumps(obj, **_json_options(kwargs)))
-
-
-def _loads(text: str | bytes, **kwargs: Any) -> Any:
-    return json.loads(text, **_json_options(kwargs))
-
-
-_MODULE_OVERRIDES: dict[tuple[str, str], Callable[..., Any]] = {
-    ("math", "factorial"): _factorial,
-    ("math", "comb"): _comb,
-    ("math", "perm"): _perm,
-    ("math", "prod"): _prod,
-    ("math", "floor"): _rounding(math.floor),
-    ("math", "ceil"): _rounding(math.ceil),
-    ("math", "trunc"): _rounding(math.trunc),
-    ("math", "lcm"): _lcm,
-    ("json", "dumps"): _dumps,
-    ("json", "loads"): _loads,
-}
-
-
-def _build_modules(allowed: Mapping[str, frozenset[str]]) -> dict[str, ModuleProxy]:
-    proxies = {}
-    for name, attrs in allowed.items():
-        module = importlib.import_module(name)
-        public = sorted(attr for attr in attrs if not attr.startswith("_"))
-        proxies[name] = ModuleProxy(
-            name, {attr: _MODULE_OVERRIDES.get((name, attr)) or getattr(module, attr) for attr in public}
-        )
-    return proxies
-
-
-def _importer(modules: Mapping[str, ModuleProxy]) -> Callable[..., ModuleProxy]:
-    def guarded_import(name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0
-                       ) -> ModuleProxy:  # fmt: skip
-        module = modules.get(name) if level == 0 else None
-        if module is None:
-            policy.refuse(f"Import of module '{name}' is not allowed")
-        for attr in fromlist or ():
-            if attr not in dir(module):
-                policy.refuse(f"Import of '{attr}' from module '{name}' is not allowed")
-        return module
-
-    return guarded_import
-
-
-_EXTRA_BUILTINS = (
-    "sorted", "min", "max", "any", "all", "enumerate", "zip", "map", "filter", "list", "dict", "set",
-    "frozenset", "tuple", "reversed", "abs", "len", "isinstance", "str", "int", "float", "bool", "next",
-)  # fmt: skip
-_DROPPED_BUILTINS = (
-    "__build_class__", "_getattr_", "setattr", "delattr", "BaseException", "SystemExit", "KeyboardInterrupt",
-    "GeneratorExit",
-)  # fmt: skip
-
-
-def _guard_globals(modules: Mapping[str, ModuleProxy]) -> dict[str, Any]:
-    names: dict[str, Any] = {**safe_builtins, **limited_builtins}
-    for name in _DROPPED_BUILTINS:
-        names.pop(name, None)
-    names.update({name: getattr(builtins, name) for name in _EXTRA_BUILTINS})
-    names.update({name: policy.forbidden(name) for name in policy.FORBIDDEN_BUILTINS})
-    names.update(range=policy.limited_range, pow=policy.checked_pow, sum=policy.safe_sum)
-    names.update(round=policy.safe_round, iter=policy.safe_iter, getattr=policy.guarded_getattr)
-    names["int"] = policy.SafeInt
-    names["__import__"] = _importer(modules)
-    return {
-        "__builtins__": names,
-        "_getattr_": policy.guarded_getattr,
-        "_getitem_": operator.getitem,
-        "_write_": policy.guarded_write,
-        "_inplacevar_": policy.inplacevar,
-        "_apply_": policy.guarded_apply,
-        "_print_": policy.PrintCollector,
-        "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
-        "_unpack_sequence_": guarded_unpack_sequence,
-        **policy.OPERATOR_GUARDS,
-    }
 
 
 class _Place:
@@ -288,64 +99,6 @@ def _failure(exc: Exception, state: policy.RunState, place: _Place) -> MotcuaErr
     return ScriptError(place.message("failed", _describe(exc), line), element_id=place.element_id, line=line)
 
 
-_ATOMS = frozenset({int, float, bool, type(None), Decimal, date, datetime, timedelta, complex})
-
-
-def _storable(value: Any) -> bool:
-    if type(value) in _ATOMS:
-        return True
-    return not (callable(value) or isinstance(value, (ModuleProxy, types.ModuleType, Iterator)))
-
-
-class _DataSize:
-    """Measures data as a serialiser would see it: shared parts count each time they appear."""
-
-    def __init__(self) -> None:
-        self.memo: dict[int, int] = {}
-        self.active: set[int] = set()
-
-    def of(self, value: Any) -> int:
-        """Return the size of ``value``; TypeError names an unstorable type, OverflowError means too big."""
-        if type(value) in _ATOMS:
-            return 1
-        if isinstance(value, (str, bytes)):
-            return 1 + len(value) // 32
-        if not isinstance(value, (dict, list, tuple, set, frozenset)):
-            if not _storable(value):
-                raise TypeError(type(value).__name__)
-            return 1
-        key = id(value)
-        if key in self.memo:
-            return self.memo[key]
-        if key in self.active or len(value) > _MAX_DATA_SIZE:
-            raise OverflowError  # refers to itself, or too long
-        self.active.add(key)
-        total = 1
-        for child in itertools.chain.from_iterable(value.items()) if isinstance(value, dict) else value:
-            kind = type(child)
-            total += 1 if kind in _ATOMS else 1 + len(child) // 32 if kind is str else self.of(child)
-            if total > _MAX_DATA_SIZE:
-                raise OverflowError
-        self.active.discard(key)
-        self.memo[key] = total
-        return total
-
-
-def _check_data(values: Mapping[str, Any], place: _Place) -> None:
-    """Refuse keeping functions nested in data, and data too big (or cyclic) for the task's store."""
-    sizer, total = _DataSize(), 0
-    for name, value in values.items():
-        try:
-            total += sizer.of(value)
-        except TypeError as exc:
-            reason = f"'{name}' holds a {exc}, which task data cannot keep"
-            raise ScriptError(place.message("failed", reason), element_id=place.element_id) from None
-        except (OverflowError, RecursionError):
-            total = _MAX_DATA_SIZE + 1
-        if total > _MAX_DATA_SIZE:
-            raise place.violation("Its variables are too large, too deep or refer to themselves", None)
-
-
 class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
     """A SpiffWorkflow script environment that compiles everything with RestrictedPython.
 
@@ -372,8 +125,10 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
             raise ValueError("time_limit must be positive")
         super().__init__(extra)
         self.time_limit = float(time_limit)
-        self.modules = _build_modules(DEFAULT_ALLOWED_MODULES if allowed_modules is None else allowed_modules)
-        self._guards = _guard_globals(self.modules)
+        self.modules = policy.build_modules(
+            DEFAULT_ALLOWED_MODULES if allowed_modules is None else allowed_modules
+        )
+        self._guards = policy.guard_globals(self.modules)
         defaults = {"datetime": datetime, "date": date, "timedelta": timedelta, "Decimal": Decimal}
         visible = {name: proxy for name, proxy in self.modules.items() if "." not in name}
         self._base: dict[str, Any] = {**visible, **defaults, **extra, **self._guards}
@@ -426,13 +181,17 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
         try:
             data = copy.deepcopy({k: v for k, v in context.items() if isinstance(k, str) and k[:1] != "_"})
         except Exception as exc:
-            raise ScriptError(
-                place.message("failed", f"task data cannot be copied: {_describe(exc)}")
-            ) from exc
+            reason = f"task data cannot be copied: {_describe(exc)}"
+            raise ScriptError(place.message("failed", reason), element_id=element_id) from exc
         run_globals = self._globals_for(data, external_context)
         self._run(code, run_globals, place)
         kept = self._kept(run_globals, data, external_context)
-        _check_data(kept, place)
+        problem = policy.data_problem(kept)
+        if problem is not None:
+            is_violation, reason = problem
+            if is_violation:
+                raise place.violation(reason, None)
+            raise ScriptError(place.message("failed", reason), element_id=place.element_id)
         for name in [k for k in context if isinstance(k, str) and k[:1] != "_" and k not in kept]:
             del context[name]
         context.update(kept)
@@ -478,7 +237,7 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
         """The variables to write back: data, not guards, defaults, functions or modules."""
         kept = {}
         for name, value in run_globals.items():
-            if not isinstance(name, str) or name[:1] == "_" or not _storable(value):
+            if not isinstance(name, str) or name[:1] == "_" or not policy.storable(value):
                 continue
             if name not in data and (
                 self._base.get(name, _MISSING) is value

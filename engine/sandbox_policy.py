@@ -1,11 +1,11 @@
 """The rules sandboxed code runs under: the restricting compiler, the guards it calls and resource checks.
 
-``engine.sandbox`` assembles these into an environment.  Everything here refuses by raising
-``SandboxViolation`` through :func:`refuse`, which also records the first refusal of the current run so
-that a script cannot hide a rule break by catching the exception.
+``engine.sandbox`` assembles these into an environment.  Every refusal goes through :func:`refuse`, which
+raises ``SandboxViolation`` and records the first refusal of the current run, so that a script cannot hide
+a rule break by catching the exception.
 
-What is bounded: wall time (a deadline checked in every loop, function call and comprehension step), big
-integers (``**``, ``*``, ``<<``, ``pow``, ``round``, ``math.factorial``...), sequence sizes (``*``, ``+``,
+Bounded: wall time (a deadline checked in every loop, function call and comprehension step); integer
+sizes (``**``, ``*``, ``<<``, ``pow``, ``round``, ``int(Decimal)``); sequence sizes (``*``, ``+``,
 %-formatting, f-strings, ``str`` methods, ``list.extend``, slice assignment, ``range``).
 """
 
@@ -13,9 +13,14 @@ from __future__ import annotations
 
 import _string
 import ast
+import builtins
 import contextlib
 import contextvars
 import functools
+import importlib
+import itertools
+import json
+import math
 import operator
 import re
 import reprlib
@@ -24,10 +29,12 @@ import sys
 import time
 import types
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal, NamedTuple, NoReturn, TypeVar, cast
 
-from RestrictedPython import compile_restricted_eval, compile_restricted_exec
+from RestrictedPython import compile_restricted_eval, compile_restricted_exec, limited_builtins, safe_builtins
+from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack_sequence
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES, RestrictingNodeTransformer, copy_locations
 
 from .errors import SandboxViolation
@@ -39,18 +46,18 @@ MAX_EXPONENT = 10_000
 MAX_RANGE = 100_000
 MAX_FORMAT_WIDTH = 10_000
 MAX_ROUND_DIGITS = 1_000
-MAX_DECIMAL_EXPONENT = 30_000  # int(Decimal) is quadratic in the exponent
+MAX_DECIMAL_EXPONENT = 30_000  # int(Decimal) takes time quadratic in the exponent
 
 T = TypeVar("T")
 _now = time.monotonic
 _SHORT_REPR = reprlib.Repr()
 _SHORT_REPR.maxlevel, _SHORT_REPR.maxstring, _SHORT_REPR.maxother = 4, 400, 200
-_CONTAINERS = (list, tuple, dict, set, frozenset)
+_SEQUENCES = (str, bytes, list, tuple)
 
 
 def short_text(value: Any) -> str:
-    """``str(value)``, but containers are shown abridged (a shared structure can be astronomically long)."""
-    return _SHORT_REPR.repr(value) if isinstance(value, _CONTAINERS) else str(value)
+    """``str(value)``, but containers abridged (a shared structure can be astronomically long as text)."""
+    return _SHORT_REPR.repr(value) if isinstance(value, (list, tuple, dict, set, frozenset)) else str(value)
 
 
 class RunState:
@@ -59,8 +66,7 @@ class RunState:
     __slots__ = ("deadline", "limit", "line", "violation")
 
     def __init__(self, limit: float) -> None:
-        self.limit = limit
-        self.deadline = _now() + limit
+        self.limit, self.deadline = limit, _now() + limit
         self.violation: str | None = None
         self.line: int | None = None
 
@@ -106,22 +112,10 @@ def refuse(message: str) -> NoReturn:
 
 
 # -------------------------------------------------------------------------------- size-checked operations
-_SEQUENCES = (str, bytes, list, tuple)
-
-
 def check_size(value: T) -> T:
     """Return ``value`` unless it is a sequence longer than ``MAX_ITEMS``."""
     if isinstance(value, _SEQUENCES) and len(value) > MAX_ITEMS:
         refuse(f"The result is too large ({len(value):,} items; the limit is {MAX_ITEMS:,})")
-    return value
-
-
-def check_decimal(value: T) -> T:
-    """Return ``value`` unless it is a Decimal whose exponent makes ``int()`` or formatting explode."""
-    if isinstance(value, Decimal) and value.is_finite() and abs(value.adjusted()) > MAX_DECIMAL_EXPONENT:
-        refuse(
-            f"Decimal {value} is too large or too small to convert (exponent limit {MAX_DECIMAL_EXPONENT:,})"
-        )
     return value
 
 
@@ -135,6 +129,13 @@ def check_bits(bits: int) -> None:
     """Refuse building an integer of ``bits`` bits when that is over ``MAX_INT_BITS``."""
     if bits > MAX_INT_BITS:
         refuse(f"The result would be too large a number (more than {MAX_INT_BITS:,} bits)")
+
+
+def check_decimal(value: T) -> T:
+    """Return ``value`` unless it is a Decimal whose exponent makes ``int()`` or formatting explode."""
+    if isinstance(value, Decimal) and value.is_finite() and abs(value.adjusted()) > MAX_DECIMAL_EXPONENT:
+        refuse(f"Decimal {value} is too large or too small to convert (limit 1E{MAX_DECIMAL_EXPONENT})")
+    return value
 
 
 def checked_pow(base: Any, exp: Any, mod: Any = None) -> Any:
@@ -176,14 +177,13 @@ _PRINTF = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?")
 
 
 def checked_mod(a: Any, b: Any) -> Any:
-    """``a % b``; for %-formatting, refuses ``*`` widths and widths that add up to too much text."""
+    """``a % b``; %-formatting may not use ``*`` or widths adding up to too much text, nor huge Decimals."""
     if not isinstance(a, (str, bytes)):
         return a % b
     for arg in b.values() if isinstance(b, Mapping) else b if isinstance(b, tuple) else (b,):
         check_decimal(arg)
-    text = a if isinstance(a, str) else a.decode("latin-1")
     total = 0
-    for width, precision in _PRINTF.findall(text):
+    for width, precision in _PRINTF.findall(a if isinstance(a, str) else a.decode("latin-1")):
         if "*" in (width, precision) or len(width) > 7 or len(precision) > 7:
             refuse(f"%-format width or precision '{width}.{precision}' is not allowed")
         total += int(width or 0) + int(precision or 0)
@@ -191,16 +191,21 @@ def checked_mod(a: Any, b: Any) -> Any:
     return check_size(a % b)
 
 
-def checked_iadd(a: Any, b: Any) -> Any:
-    """``a += b`` (lists grow in place)."""
+def checked_extend(target: list[Any], items: Iterable[Any]) -> None:
+    """``target.extend(items)``, refusing lists longer than ``MAX_ITEMS``."""
+    extra = items if isinstance(items, (list, tuple, str, dict, set, frozenset)) else list(items)
+    check_items(len(target) + len(extra))
+    target.extend(extra)
+
+
+def _checked_iadd(a: Any, b: Any) -> Any:
     if isinstance(a, list):
         checked_extend(a, b)
         return a
     return checked_add(a, b)
 
 
-def checked_imul(a: Any, b: Any) -> Any:
-    """``a *= b`` (lists grow in place)."""
+def _checked_imul(a: Any, b: Any) -> Any:
     if isinstance(a, list) and isinstance(b, int):
         check_items(len(a) * b)
         a *= b
@@ -209,32 +214,16 @@ def checked_imul(a: Any, b: Any) -> Any:
 
 
 _INPLACE: dict[str, Callable[[Any, Any], Any]] = {
-    "+=": checked_iadd,
-    "-=": operator.isub,
-    "*=": checked_imul,
-    "/=": operator.itruediv,
-    "%=": checked_mod,
-    "**=": checked_pow,
-    "<<=": checked_lshift,
-    ">>=": operator.irshift,
-    "|=": operator.ior,
-    "^=": operator.ixor,
-    "&=": operator.iand,
-    "//=": operator.ifloordiv,
+    "+=": _checked_iadd, "-=": operator.isub, "*=": _checked_imul, "/=": operator.itruediv,
+    "%=": checked_mod, "**=": checked_pow, "<<=": checked_lshift, ">>=": operator.irshift,
+    "|=": operator.ior, "^=": operator.ixor, "&=": operator.iand, "//=": operator.ifloordiv,
     "@=": operator.imatmul,
-}
+}  # fmt: skip
 
 
 def inplacevar(op: str, target: Any, value: Any) -> Any:
-    """Perform the augmented assignment ``op`` (``"+="``...) with the size checks of the plain operators."""
+    """The ``_inplacevar_`` hook: ``x op= y`` with the size checks of the plain operators."""
     return _INPLACE[op](target, value)
-
-
-def checked_extend(target: list[Any], items: Iterable[Any]) -> None:
-    """``target.extend(items)``, refusing lists longer than ``MAX_ITEMS``."""
-    extra = items if isinstance(items, (list, tuple, str, dict, set, frozenset)) else list(items)
-    check_items(len(target) + len(extra))
-    target.extend(extra)
 
 
 def format_spec_problem(spec: str) -> str | None:
@@ -247,7 +236,7 @@ def format_spec_problem(spec: str) -> str | None:
 
 # ------------------------------------------------------------------------------------- text method guards
 class _SafeFormatter(string.Formatter):
-    """``str.format`` whose field names go through the attribute guard and whose widths are bounded."""
+    """``str.format`` whose fields go through the attribute guard and whose widths are bounded."""
 
     def get_field(self, field_name: str, args: Any, kwargs: Any) -> Any:
         first, rest = _string.formatter_field_name_split(field_name)
@@ -257,11 +246,10 @@ class _SafeFormatter(string.Formatter):
         return obj, first
 
     def format_field(self, value: Any, format_spec: str) -> Any:
-        check_decimal(value)
         problem = format_spec_problem(format_spec)
         if problem:
             refuse(problem)
-        return check_size(format(value, format_spec))
+        return check_size(format(check_decimal(value), format_spec))
 
 
 _FORMATTER = _SafeFormatter()
@@ -269,14 +257,12 @@ _FORMATTER = _SafeFormatter()
 
 def safe_format(template: str, /, *args: Any, **kwargs: Any) -> str:
     """``template.format(*args, **kwargs)`` without attribute walking or oversized widths."""
-    if not isinstance(template, str):
-        raise TypeError("format() needs a str template")
-    return check_size(_FORMATTER.vformat(template, args, kwargs))
+    return check_size(_FORMATTER.vformat(str(template), args, kwargs))
 
 
 def safe_format_map(template: str, mapping: Mapping[str, Any]) -> str:
     """``template.format_map(mapping)`` under the rules of :func:`safe_format`."""
-    return safe_format(template, **mapping)
+    return check_size(_FORMATTER.vformat(str(template), (), mapping))
 
 
 def safe_join(sep: Any, items: Iterable[Any]) -> Any:
@@ -291,8 +277,7 @@ def safe_replace(text: Any, old: Any, new: Any, count: int = -1) -> Any:
     """``text.replace(old, new, count)``, refusing results longer than ``MAX_ITEMS``."""
     if len(new) > len(old):
         hits = text.count(old) if old else len(text) + 1
-        hits = hits if count < 0 else min(hits, count)
-        check_items(len(text) + hits * (len(new) - len(old)))
+        check_items(len(text) + (hits if count < 0 else min(hits, count)) * (len(new) - len(old)))
     return text.replace(old, new, count)
 
 
@@ -301,15 +286,13 @@ def safe_translate(text: Any, table: Any) -> Any:
     if isinstance(text, str):
         if not isinstance(table, dict):
             refuse("str.translate() needs a dict made by str.maketrans()")
-        longest = max((len(v) for v in table.values() if isinstance(v, str)), default=1)
-        check_items(len(text) * longest)
+        check_items(len(text) * max((len(v) for v in table.values() if isinstance(v, str)), default=1))
     return text.translate(table)
 
 
 def safe_expandtabs(text: Any, tabsize: int = 8) -> Any:
     """``text.expandtabs(tabsize)``, refusing results longer than ``MAX_ITEMS``."""
-    tab = "\t" if isinstance(text, str) else b"\t"
-    check_items(len(text) + text.count(tab) * max(tabsize, 0))
+    check_items(len(text) + text.count("\t" if isinstance(text, str) else b"\t") * max(tabsize, 0))
     return text.expandtabs(tabsize)
 
 
@@ -324,22 +307,14 @@ def _width_checked(name: str) -> Callable[..., Any]:
 
 
 _TEXT_METHODS: dict[str, Callable[..., Any]] = {
-    "format": safe_format,
-    "format_map": safe_format_map,
-    "join": safe_join,
-    "replace": safe_replace,
-    "translate": safe_translate,
-    "expandtabs": safe_expandtabs,
+    "format": safe_format, "format_map": safe_format_map, "join": safe_join, "replace": safe_replace,
+    "translate": safe_translate, "expandtabs": safe_expandtabs,
     **{name: _width_checked(name) for name in ("ljust", "rjust", "center", "zfill")},
+}  # fmt: skip
+_SIZED_METHODS: dict[str, tuple[type, Callable[..., Any]]] = {
+    "extend": (list, checked_extend),
+    "to_bytes": (int, _width_checked("to_bytes")),
 }
-_to_bytes = _width_checked("to_bytes")
-
-
-def _bound(func: Callable[..., Any], obj: Any) -> Callable[..., Any]:
-    def call(*args: Any, **kwargs: Any) -> Any:
-        return func(obj, *args, **kwargs)
-
-    return call
 
 
 def _result_checked(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -356,49 +331,29 @@ def _text_attr(obj: Any, name: str, default: tuple[Any, ...]) -> Any:
     wrapper = _TEXT_METHODS.get(name)
     if wrapper is None:
         return _result_checked(value)
-    return _result_checked(wrapper) if isinstance(obj, type) else _bound(wrapper, obj)
+    return _result_checked(wrapper) if isinstance(obj, type) else functools.partial(wrapper, obj)
 
 
-# ------------------------------------------------------------------------------------ attribute and writes
+# ------------------------------------------------------------------------------------ attributes and writes
 FORBIDDEN_ATTRIBUTES = INSPECT_ATTRIBUTES | frozenset(
     {"mro", "func_globals", "func_code", "func_closure", "im_func", "im_self", "im_class", "cell_contents"}
 )
-_OPAQUE_TYPES = frozenset(
-    {
-        types.BuiltinFunctionType,
-        types.FunctionType,
-        types.MethodType,
-        types.CodeType,
-        types.FrameType,
-        types.TracebackType,
-        types.GeneratorType,
-        types.CoroutineType,
-        types.AsyncGeneratorType,
-        types.ModuleType,
-        types.CellType,
-        types.MethodDescriptorType,
-        types.WrapperDescriptorType,
-        types.MethodWrapperType,
-        types.ClassMethodDescriptorType,
-        types.GetSetDescriptorType,
-        types.MemberDescriptorType,
-        functools.partial,
-        operator.attrgetter,
-        operator.itemgetter,
-        operator.methodcaller,
-        staticmethod,
-        classmethod,
-        property,
-    }
-)
+_OPAQUE_TYPES = frozenset({
+    types.BuiltinFunctionType, types.FunctionType, types.MethodType, types.CodeType, types.FrameType,
+    types.TracebackType, types.GeneratorType, types.CoroutineType, types.AsyncGeneratorType,
+    types.ModuleType, types.CellType, types.MethodDescriptorType, types.WrapperDescriptorType,
+    types.MethodWrapperType, types.ClassMethodDescriptorType, types.GetSetDescriptorType,
+    types.MemberDescriptorType, functools.partial, operator.attrgetter, operator.itemgetter,
+    operator.methodcaller, staticmethod, classmethod, property,
+})  # fmt: skip
 
 
 def guarded_getattr(obj: Any, name: str, *default: Any) -> Any:
     """The ``_getattr_`` guard (and the ``getattr`` builtin) of sandboxed code.
 
-    Refuses names starting with ``_`` and frame/code/generator internals, refuses every attribute of
-    functions, code, frames, generators and descriptors, and swaps ``str`` methods that could build
-    huge strings or walk attributes (``format``) for checked versions.
+    Refuses names starting with ``_`` and frame/code/generator internals, every attribute of functions,
+    code, frames, generators and descriptors, and swaps ``str`` methods that could walk attributes
+    (``format``) or build huge strings for checked versions.
 
     Raises:
         SandboxViolation: the attribute is off limits.
@@ -407,15 +362,15 @@ def guarded_getattr(obj: Any, name: str, *default: Any) -> Any:
         raise TypeError("attribute name must be a string")
     if name.startswith("_") or name in FORBIDDEN_ATTRIBUTES:
         refuse(f"Access to attribute '{name}' is not allowed")
-    kind = type(obj)
-    if kind in _OPAQUE_TYPES:
-        refuse(f"Attributes of {kind.__name__} objects are not accessible")
-    if kind is str or kind is bytes or obj is str or obj is bytes:
+    if type(obj) in _OPAQUE_TYPES:
+        refuse(f"Attributes of {type(obj).__name__} objects are not accessible")
+    if isinstance(obj, (str, bytes)) or obj is str or obj is bytes:
         return _text_attr(obj, name, default)
-    if name == "extend" and (isinstance(obj, list) or obj is list):
-        return checked_extend if obj is list else _bound(checked_extend, obj)
-    if name == "to_bytes" and (isinstance(obj, int) or obj is int or obj is SafeInt):
-        return _to_bytes if isinstance(obj, type) else _bound(_to_bytes, obj)
+    sized = _SIZED_METHODS.get(name)
+    if sized is not None and (
+        isinstance(obj, sized[0]) or (isinstance(obj, type) and issubclass(obj, sized[0]))
+    ):
+        return sized[1] if isinstance(obj, type) else functools.partial(sized[1], obj)
     if name == "as_integer_ratio":
         check_decimal(obj)
     return getattr(obj, name, *default)
@@ -487,12 +442,11 @@ class SafeInt(int, metaclass=_IntType):
         return int(check_decimal(value), *args, **kwargs)
 
 
-SafeInt.__name__ = SafeInt.__qualname__ = "int"
-SafeInt.__module__ = "builtins"
+SafeInt.__name__, SafeInt.__qualname__, SafeInt.__module__ = "int", "int", "builtins"
 
 
 def safe_sum(iterable: Iterable[Any], /, start: Any = 0) -> Any:
-    """``sum`` of numbers (or dates/durations); refuses adding up sequences (quadratic in C)."""
+    """``sum`` of numbers (or durations); refuses adding up sequences, which is quadratic in C."""
     if isinstance(start, (*_SEQUENCES, dict, set)):
         refuse("sum() only adds numbers; use ''.join() or a loop instead")
     return sum(iterable, start)
@@ -562,21 +516,12 @@ class PrintCollector:
 
 # ------------------------------------------------------------------------------------------------ compiler
 _CHECKED_OPERATORS: dict[type[ast.operator], str] = {
-    ast.Pow: "_pow_",
-    ast.Mult: "_mul_",
-    ast.Add: "_add_",
-    ast.LShift: "_lshift_",
-    ast.Mod: "_mod_",
-}
+    ast.Pow: "_pow_", ast.Mult: "_mul_", ast.Add: "_add_", ast.LShift: "_lshift_", ast.Mod: "_mod_"
+}  # fmt: skip
 OPERATOR_GUARDS: dict[str, Callable[..., Any]] = {
-    "_pow_": checked_pow,
-    "_mul_": checked_mul,
-    "_add_": checked_add,
-    "_lshift_": checked_lshift,
-    "_mod_": checked_mod,
-    "_fstr_": check_size,
-    "_fmtval_": check_decimal,
-}
+    "_pow_": checked_pow, "_mul_": checked_mul, "_add_": checked_add, "_lshift_": checked_lshift,
+    "_mod_": checked_mod, "_fstr_": check_size, "_fmtval_": check_decimal,
+}  # fmt: skip
 
 
 def _call(name: str, args: list[ast.expr], where: ast.expr | ast.stmt) -> ast.Call:
@@ -658,3 +603,216 @@ def compile_source(source: str, mode: Literal["exec", "eval"]) -> CompileOutcome
     except (RecursionError, MemoryError):
         return CompileOutcome(None, ("Line 1: the code is nested too deeply",), True)
     return CompileOutcome(result.code, tuple(result.errors), False)
+
+
+# ------------------------------------------------------------------------------- modules, hooks and data
+DEFAULT_ALLOWED_MODULES: Mapping[str, frozenset[str]] = types.MappingProxyType(
+    {
+        "math": frozenset(name for name in dir(math) if not name.startswith("_")),
+        "datetime": frozenset({"date", "datetime", "time", "timedelta", "timezone", "MINYEAR", "MAXYEAR"}),
+        "decimal": frozenset(
+            {"Decimal", "DecimalException", "InvalidOperation", "DivisionByZero", "Overflow"}
+            | {f"ROUND_{mode}" for mode in ("UP", "DOWN", "CEILING", "FLOOR", "05UP")}
+            | {f"ROUND_HALF_{mode}" for mode in ("UP", "DOWN", "EVEN")}
+        ),
+        "json": frozenset({"dumps", "loads", "JSONDecodeError"}),
+    }
+)
+MAX_DATA_SIZE = 1_000_000  # data nodes, plus one per 32 characters of text
+
+
+class ModuleProxy:
+    """A read-only view of an allowed module: only its allowlisted attributes can be read."""
+
+    __slots__ = ("_attrs", "_name")
+
+    def __init__(self, name: str, attrs: Mapping[str, Any]) -> None:
+        object.__setattr__(self, "_name", name)
+        object.__setattr__(self, "_attrs", dict(attrs))
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        try:
+            return self._attrs[attr]
+        except KeyError:
+            pass
+        refuse(f"'{self._name}.{attr}' is not allowed")
+
+    def __setattr__(self, attr: str, value: Any) -> NoReturn:
+        refuse(f"Module '{self._name}' is read-only")
+
+    def __delattr__(self, attr: str) -> NoReturn:
+        refuse(f"Module '{self._name}' is read-only")
+
+    def __dir__(self) -> list[str]:
+        return sorted(self._attrs)
+
+    def __repr__(self) -> str:
+        return f"<module '{self._name}' (sandboxed)>"
+
+
+def _bounded(func: Callable[..., Any], bits: Callable[..., int]) -> Callable[..., Any]:
+    """Wrap an integer ``math`` function: refuse when ``bits(*args)`` estimates too large a result."""
+
+    def call(*args: Any) -> Any:
+        if all(isinstance(arg, int) for arg in args):
+            check_bits(bits(*args))
+        return func(*args)
+
+    return call
+
+
+def _decimal_checked(func: Callable[[Any], int]) -> Callable[[Any], int]:
+    def call(x: Any) -> int:
+        return func(check_decimal(x))
+
+    return call
+
+
+def _prod(iterable: Iterable[Any], /, *, start: Any = 1) -> Any:
+    values = list(iterable)
+    check_bits(sum(value.bit_length() for value in [start, *values] if isinstance(value, int)))
+    return math.prod(values, start=start)
+
+
+def _json_options(kwargs: dict[str, Any]) -> dict[str, Any]:
+    indent, separators = kwargs.get("indent"), kwargs.get("separators") or ()
+    if "cls" in kwargs:
+        refuse("json: the 'cls' option is not allowed")
+    if len(str(indent or "")) > 8 or (isinstance(indent, int) and indent > 16):
+        refuse("json.dumps(): indent is too large")
+    if any(len(str(separator)) > 8 for separator in separators):
+        refuse("json.dumps(): separators are too long")
+    return kwargs
+
+
+_MODULE_OVERRIDES: dict[tuple[str, str], Callable[..., Any]] = {
+    ("math", "factorial"): _bounded(math.factorial, lambda n: n * n.bit_length()),
+    ("math", "comb"): _bounded(math.comb, lambda n, k: n),
+    ("math", "perm"): _bounded(math.perm, lambda n, k=None: max(n if k is None else k, 0) * n.bit_length()),
+    ("math", "lcm"): _bounded(math.lcm, lambda *numbers: sum(n.bit_length() for n in numbers)),
+    ("math", "prod"): _prod,
+    ("math", "floor"): _decimal_checked(math.floor),
+    ("math", "ceil"): _decimal_checked(math.ceil),
+    ("math", "trunc"): _decimal_checked(math.trunc),
+    ("json", "dumps"): lambda obj, **kw: check_size(json.dumps(obj, **_json_options(kw))),
+    ("json", "loads"): lambda text, **kw: json.loads(text, **_json_options(kw)),
+}
+
+
+def build_modules(allowed: Mapping[str, frozenset[str]]) -> dict[str, ModuleProxy]:
+    """Return a read-only proxy per allowed module, exposing only the listed public attributes."""
+    proxies = {}
+    for name, attrs in allowed.items():
+        module = importlib.import_module(name)
+        public = sorted(attr for attr in attrs if not attr.startswith("_"))
+        proxies[name] = ModuleProxy(
+            name, {attr: _MODULE_OVERRIDES.get((name, attr)) or getattr(module, attr) for attr in public}
+        )
+    return proxies
+
+
+def _importer(modules: Mapping[str, ModuleProxy]) -> Callable[..., ModuleProxy]:
+    def guarded_import(name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0
+                       ) -> ModuleProxy:  # fmt: skip
+        module = modules.get(name) if level == 0 else None
+        if module is None:
+            refuse(f"Import of module '{name}' is not allowed")
+        for attr in fromlist or ():
+            if attr not in dir(module):
+                refuse(f"Import of '{attr}' from module '{name}' is not allowed")
+        return module
+
+    return guarded_import
+
+
+_EXTRA_BUILTINS = (
+    "sorted", "min", "max", "any", "all", "enumerate", "zip", "map", "filter", "list", "dict", "set",
+    "frozenset", "tuple", "reversed", "abs", "len", "isinstance", "str", "int", "float", "bool", "next",
+)  # fmt: skip
+_DROPPED_BUILTINS = (
+    "__build_class__", "_getattr_", "setattr", "delattr", "BaseException", "SystemExit", "KeyboardInterrupt",
+    "GeneratorExit",
+)  # fmt: skip
+
+
+def guard_globals(modules: Mapping[str, ModuleProxy]) -> dict[str, Any]:
+    """Return the RestrictedPython hooks (``_getattr_``...) and the curated ``__builtins__``."""
+    names: dict[str, Any] = {**safe_builtins, **limited_builtins}
+    for name in _DROPPED_BUILTINS:
+        names.pop(name, None)
+    names.update({name: getattr(builtins, name) for name in _EXTRA_BUILTINS})
+    names.update({name: forbidden(name) for name in FORBIDDEN_BUILTINS})
+    names.update(range=limited_range, pow=checked_pow, sum=safe_sum, int=SafeInt)
+    names.update(round=safe_round, iter=safe_iter, getattr=guarded_getattr)
+    names["__import__"] = _importer(modules)
+    return {
+        "__builtins__": names, "_getattr_": guarded_getattr, "_getitem_": operator.getitem,
+        "_write_": guarded_write, "_inplacevar_": inplacevar, "_apply_": guarded_apply,
+        "_print_": PrintCollector, "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
+        "_unpack_sequence_": guarded_unpack_sequence, **OPERATOR_GUARDS,
+    }  # fmt: skip
+
+
+_ATOMS = frozenset({int, float, bool, type(None), Decimal, date, datetime, timedelta, complex})
+
+
+def storable(value: Any) -> bool:
+    """Whether ``value`` may be kept as task data (not a function, class, module or iterator)."""
+    if type(value) in _ATOMS:
+        return True
+    return not (callable(value) or isinstance(value, (ModuleProxy, types.ModuleType, Iterator)))
+
+
+class _DataSize:
+    """Measures data as a serialiser would see it: shared parts count each time they appear."""
+
+    def __init__(self) -> None:
+        self.memo: dict[int, int] = {}
+        self.active: set[int] = set()
+
+    def of(self, value: Any) -> int:
+        """Return the size of ``value``; TypeError names an unstorable type, OverflowError means too big."""
+        if type(value) in _ATOMS:
+            return 1
+        if isinstance(value, (str, bytes)):
+            return 1 + len(value) // 32
+        if not isinstance(value, (dict, list, tuple, set, frozenset)):
+            if not storable(value):
+                raise TypeError(type(value).__name__)
+            return 1
+        key = id(value)
+        if key in self.memo:
+            return self.memo[key]
+        if key in self.active or len(value) > MAX_DATA_SIZE:
+            raise OverflowError  # refers to itself, or too long
+        self.active.add(key)
+        total = 1
+        for child in itertools.chain.from_iterable(value.items()) if isinstance(value, dict) else value:
+            kind = type(child)
+            total += 1 if kind in _ATOMS else 1 + len(child) // 32 if kind is str else self.of(child)
+            if total > MAX_DATA_SIZE:
+                raise OverflowError
+        self.active.discard(key)
+        self.memo[key] = total
+        return total
+
+
+def data_problem(values: Mapping[str, Any]) -> tuple[bool, str] | None:
+    """Return (is_violation, reason) when ``values`` cannot be kept as task data, else None.
+
+    Nested functions or modules are ordinary errors; data too large, too deep or self-referencing (as a
+    serialiser would see it: shared parts count each time they appear) is a violation.
+    """
+    sizer, total = _DataSize(), 0
+    for name, value in values.items():
+        try:
+            total += sizer.of(value)
+        except TypeError as exc:
+            return False, f"'{name}' holds a {exc}, which task data cannot keep"
+        except (OverflowError, RecursionError):
+            total = MAX_DATA_SIZE + 1
+        if total > MAX_DATA_SIZE:
+            return True, "Its variables are too large, too deep or refer to themselves"
+    return None

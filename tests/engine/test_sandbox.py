@@ -68,6 +68,8 @@ def engine(env: RestrictedEnvironment) -> SandboxedScriptEngine:
         ("customer.get('tier', 'basic')", {"customer": {}}, "basic"),
         ("max(2 ** 10, 3 * 4, 1 << 3)", {}, 1024),
         ("'%s-%05d' % ('HS', 42)", {}, "HS-00042"),
+        ("isinstance(n, int) and not isinstance('5', int) and issubclass(bool, int)", {"n": 5}, True),
+        ("int('42') + int(Decimal('2.9')) + int('ff', 16)", {}, 299),
     ],
 )
 def test_expressions_evaluate(
@@ -318,6 +320,13 @@ RESOURCE_BOMBS = {
     "round": "x = round(5, -10 ** 7)",
     "sum_of_lists": "x = sum([[0]] * 10 ** 6, [])",
     "self_similar_data": "a = [1]\nfor i in range(64):\n    a = [a, a]",
+    "decimal_to_int": "x = int(Decimal('1e1000000'))",
+    "decimal_floor": "import math\nx = math.floor(Decimal('1e999999'))",
+    "decimal_fstring": "s = f'{Decimal(\"1e999999999\"):f}'",
+    "decimal_percent": "s = '%d' % Decimal('1e999999')",
+    "int_to_bytes_by_class": "b = int.to_bytes(1, 10 ** 10, 'big')",
+    "list_extend_by_class": "s = [0] * 10 ** 7\nlist.extend(s, s)",
+    "json_indent": "import json\ns = json.dumps([[[1]]], indent=10 ** 9)",
 }
 
 
@@ -374,6 +383,16 @@ def test_time_limit_works_outside_the_main_thread(env: RestrictedEnvironment):
     assert not worker.is_alive()
     assert isinstance(outcome[0], SandboxViolation)
     assert time.monotonic() - started < 3 * LIMIT
+
+
+def test_shared_structures_print_and_fail_briefly(env: RestrictedEnvironment):
+    build = "a = [1]\nfor i in range(64):\n    a = [a, a]\n"
+    context: dict[str, Any] = {}
+    env.execute(build + "print(a)\nshown = len(printed)\ndel a", context)
+    assert context["shown"] < 10_000
+    with pytest.raises(ScriptError) as caught:
+        env.execute(build + "raise ValueError(a)", {})
+    assert len(caught.value.message) < 1000
 
 
 def test_recursion_bomb_is_a_violation(engine: SandboxedScriptEngine):
