@@ -35,7 +35,7 @@ from .runtime import (
     UnitLog,
 )
 from .state import STATE_FORMAT, StateCodec
-from .store import Projection, Store, UnitOfWork
+from .store import Store, UnitOfWork
 from .views import instance_view, summary
 
 Specs = tuple[BpmnProcessSpec, dict[str, BpmnProcessSpec]]
@@ -282,6 +282,8 @@ class Engine(InstanceOps):
             "updated_at": now,
             "completed_at": now if workflow.completed else None,
         }
+        if workflow.completed:
+            log.record("completed")
         if instance.row_version == 0:
             uow.insert_instance(
                 {
@@ -295,14 +297,11 @@ class Engine(InstanceOps):
                     "created_at": instance.created_at,
                 }
             )
+            uow.insert_projection(instance.id, projection)
+            uow.add_audit(log.audit)
         else:
-            uow.update_instance(instance.id, instance.row_version, values)
-        # A new instance has no rows to compare with; a freshly loaded one (projection None) is rewritten.
-        previous = Projection({}, {}, {}) if instance.row_version == 0 else instance.projection
-        uow.replace_projection(instance.id, previous, projection)
-        if workflow.completed:
-            log.record("completed")
-        uow.add_audit(log.audit)
+            projections = (instance.projection, projection)
+            uow.write_instance(instance.id, instance.row_version, values, projections, log.audit)
         for incident in log.incidents:
             uow.add_incident(incident)
         instance.projection = projection

@@ -8,8 +8,9 @@ way timestamps are bound differ (SQLite has no time zones: UTC text in SQLAlchem
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,6 +31,15 @@ _INSERT_READY = (
 _INSERT_AUDIT = (
     "INSERT INTO audit (instance_id, task_id, element_id, action, actor, at, details) "
     "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+_CLEAR = (
+    "DELETE FROM subscription_keys WHERE subscription_id IN "
+    "(SELECT id FROM message_subscriptions WHERE instance_id = ?)",
+    "DELETE FROM message_subscriptions WHERE instance_id = ?",
+    "DELETE FROM timers WHERE instance_id = ?",
+    "DELETE FROM ready_tasks WHERE instance_id = ?",
 )
 
 
@@ -69,8 +79,25 @@ class HotSQL:
         cursor.close()
         return (row[0], int(row[1])) if row is not None else None
 
-    def update_instance(self, instance_id: str, expected_version: int, values: dict[str, Any]) -> int:
-        """Write the instance row if its version is still ``expected_version``; return rows changed."""
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Send the statements of the block in one round trip where the driver can (PostgreSQL pipeline).
+
+        Row counts of cursors used inside the block are known only after it ends.
+        """
+        if self._sqlite:
+            yield
+            return
+        with self._raw.pipeline():
+            yield
+
+    def update_instance(self, instance_id: str, expected_version: int, values: dict[str, Any]) -> Any:
+        """Write the instance row if its version is still ``expected_version``.
+
+        Returns:
+            The cursor; its ``rowcount`` (1, or 0 when another writer moved the version on) is final
+            after the enclosing ``batch``.
+        """
         cursor = self._run(
             _UPDATE_INSTANCE,
             (
@@ -84,9 +111,12 @@ class HotSQL:
                 expected_version,
             ),
         )
-        count = int(cursor.rowcount)
-        cursor.close()
-        return count
+        return cursor
+
+    def clear_projection(self, instance_id: str) -> None:
+        """Delete every projection row of an instance."""
+        for sql in _CLEAR:
+            self._run(sql, (instance_id,)).close()
 
     def delete_ready(self, task_ids: Sequence[str]) -> None:
         """Delete ready-task rows by id."""
