@@ -16,6 +16,7 @@ from uuid import UUID
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.exceptions import TaskNotFoundException
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
@@ -277,25 +278,14 @@ class InstanceOps:
 def _task(workflow: BpmnWorkflow, task_id: str) -> Task | None:
     try:
         return workflow.get_task_from_id(UUID(task_id))
-    except (ValueError, KeyError, MotcuaError):
-        return None
-    except Exception:  # SpiffWorkflow raises TaskNotFoundException for unknown ids
+    except (ValueError, TaskNotFoundException):
         return None
 
 
 def _missing_task(uow: UnitOfWork, task_id: str) -> MotcuaError:
-    done = [row for row in uow.conn.execute(_audit_for_task(task_id)).all()]
-    if done:
+    if uow.task_was_completed(task_id):
         return TaskStateError(f"Task {task_id} is no longer ready: it was already completed", task_id=task_id)
     return NotFoundError(f"Task {task_id} does not exist or is not ready", task_id=task_id)
-
-
-def _audit_for_task(task_id: str) -> Any:
-    from sqlalchemy import select
-
-    from .tables import audit
-
-    return select(audit.c.id).where(audit.c.task_id == task_id, audit.c.action == "task_completed").limit(1)
 
 
 def _mark_fired(task: Task) -> None:

@@ -324,6 +324,12 @@ class UnitOfWork:
         if rows:
             self.hot.insert_audit(rows)
 
+    def task_was_completed(self, task_id: str) -> bool:
+        """Return whether the audit trail records the completion of this task."""
+        a = t.audit.c
+        query = select(a.id).where(a.task_id == task_id, a.action == "task_completed").limit(1)
+        return self.conn.execute(query).first() is not None
+
     def audit_of(self, instance_id: str) -> Sequence[AnyRow]:
         """Return the audit trail of one instance in order."""
         query = select(t.audit).where(t.audit.c.instance_id == instance_id).order_by(t.audit.c.id)
