@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from engine.errors import MotcuaError, ValidationError
 
@@ -49,18 +50,26 @@ def command(func: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, as_json: bool, **kwargs: Any) -> None:
         try:
             func(*args, as_json=as_json, **kwargs)
+        except (OperationalError, ProgrammingError) as exc:
+            text = str(exc.orig).strip()
+            missing = "no such table" in text or ("relation" in text and "does not exist" in text)
+            hint = " (run 'motcua db upgrade' first)" if missing else ""
+            _fail(as_json, MotcuaError(f"The database cannot be used: {text}{hint}"))
         except MotcuaError as exc:
-            if as_json:
-                click.echo(
-                    json.dumps({"error": exc.to_dict()}, default=_default, ensure_ascii=False), err=True
-                )
-            else:
-                click.echo(f"error: {exc}", err=True)
-                for field, messages in getattr(exc, "errors", {}).items():
-                    click.echo(f"  {field}: {'; '.join(messages)}", err=True)
-            sys.exit(EXIT_ERROR)
+            _fail(as_json, exc)
 
     return wrapper
+
+
+def _fail(as_json: bool, exc: MotcuaError) -> None:
+    """Report a domain error on stderr (as JSON with --json) and exit with code 1."""
+    if as_json:
+        click.echo(json.dumps({"error": exc.to_dict()}, default=_default, ensure_ascii=False), err=True)
+    else:
+        click.echo(f"error: {exc}", err=True)
+        for field, messages in getattr(exc, "errors", {}).items():
+            click.echo(f"  {field}: {'; '.join(messages)}", err=True)
+    sys.exit(EXIT_ERROR)
 
 
 def _json_arg(value: str | None, name: str) -> Any:

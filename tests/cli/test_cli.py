@@ -110,3 +110,12 @@ def test_lint_lists_problems_and_exits_1(motcua, tmp_path):
     messages = " | ".join(p["message"] for p in problems["problems"])
     assert "nowhere" in messages and "no.such.operator" in messages and "__import__" in messages
     assert all(p["line"] for p in problems["problems"])
+
+
+def test_an_unmigrated_database_gets_a_hint_not_a_traceback(tmp_path):
+    env = {**os.environ, "MOTCUA_DATABASE_URL": f"sqlite:///{tmp_path}/empty.db"}
+    result = subprocess.run(
+        [sys.executable, "-m", "motcua.cli", "tasks"], capture_output=True, text=True, env=env, check=False
+    )
+    assert result.returncode == 1
+    assert "motcua db upgrade" in result.stderr and "Traceback" not in result.stderr

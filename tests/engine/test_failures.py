@@ -98,6 +98,7 @@ def _script_process(script: str) -> tuple[str, bytes]:
         "x = ().__class__.__bases__[0].__subclasses__()",
         "open('/etc/passwd').read()",
         "eval('1 + 1')",
+        "while True:\n    pass",
     ],
 )
 def test_script_breaking_the_rules_fails_its_task_and_keeps_the_users_input(engine, script):
