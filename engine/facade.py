@@ -9,19 +9,17 @@ of the instance decides whether the cached workflow is still current.
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy.exc import IntegrityError
 
-from . import bpmn, bpmn_lint, sandbox
-from .errors import ConflictError, NotFoundError
+from . import sandbox
+from .definitions import Definitions
+from .errors import NotFoundError
 from .instance_ops import InstanceOps
 from .projection import project
 from .runtime import (
@@ -37,8 +35,6 @@ from .runtime import (
 from .state import STATE_FORMAT, StateCodec
 from .store import Store, UnitOfWork
 from .views import instance_view, summary
-
-Specs = tuple[BpmnProcessSpec, dict[str, BpmnProcessSpec]]
 
 
 class Engine(InstanceOps):
@@ -69,113 +65,31 @@ class Engine(InstanceOps):
         self.clock = clock or SystemClock()
         self.codec = StateCodec()
         self.retry_policy = retry_policy or RetryPolicy()
-        self.known_operators = known_operators
         self.script_engine = EngineScriptEngine(
             dispatcher, self.clock, environment=sandbox.RestrictedEnvironment(time_limit=script_time_limit)
         )
-        self._specs: dict[int, Specs] = {}
-        self._specs_lock = threading.Lock()
+        self.library = Definitions(store, self.codec, self.clock, known_operators)
         self.instances = InstanceCache(cache_size)
 
-    # -- definitions -------------------------------------------------------------------------------
+    # -- definitions (see engine/definitions.py) ---------------------------------------------------
     def deploy(
         self, documents: Sequence[tuple[str, bytes]], deployed_by: str = "system"
     ) -> list[dict[str, Any]]:
-        """Validate BPMN documents and store each process as a new definition version when it changed.
-
-        Args:
-            documents: (file name, XML bytes) pairs; call activities may reference processes in any of
-                them or processes already deployed.
-            deployed_by: who deploys.
-
-        Returns:
-            One dict per process: key, version, sha256, created (False when identical content was
-            already the latest version).
-
-        Raises:
-            DefinitionError: a document is unsafe, malformed or invalid (names file, line, element).
-            ConflictError: another deployment of the same process committed at the same moment.
-        """
-        results = []
-        try:
-            with self.store.unit_of_work() as uow:
-                processes = bpmn.load_documents(documents, resolve_missing=self._resolver(uow))
-                for process in processes:
-                    results.append(self._store_version(uow, process, deployed_by))
-        except IntegrityError as exc:
-            raise ConflictError("Another deployment of the same process happened at the same time") from exc
-        return results
-
-    def _resolver(self, uow: UnitOfWork) -> Callable[[str], tuple[str, bytes] | None]:
-        def resolve(process_id: str) -> tuple[str, bytes] | None:
-            head = uow.latest_definition(process_id)
-            if head is None:
-                return None
-            row = uow.definition(head.id)
-            return (row.source_file, bytes(row.xml)) if row is not None else None
-
-        return resolve
-
-    def _store_version(self, uow: UnitOfWork, process: Any, deployed_by: str) -> dict[str, Any]:
-        latest = uow.latest_definition(process.key)
-        if latest is not None and latest.sha256 == process.sha256:
-            return {
-                "key": process.key,
-                "version": latest.version,
-                "sha256": latest.sha256,
-                "created": False,
-                "id": latest.id,
-            }
-        version = 1 if latest is None else latest.version + 1
-        definition_id = uow.insert_definition(
-            {
-                "key": process.key,
-                "version": version,
-                "name": process.name,
-                "sha256": process.sha256,
-                "source_file": process.source_file,
-                "deployed_at": self.clock.now(),
-                "deployed_by": deployed_by,
-                "xml": process.xml,
-                "spec_json": self.codec.dump_specs(process.spec, process.subprocess_specs),
-            }
-        )
-        return {
-            "key": process.key,
-            "version": version,
-            "sha256": process.sha256,
-            "created": True,
-            "id": definition_id,
-        }
+        """Validate BPMN documents; store each changed process as a new version (``Definitions.deploy``)."""
+        return self.library.deploy(documents, deployed_by)
 
     def lint(self, documents: Sequence[tuple[str, bytes]]) -> list[dict[str, Any]]:
         """Check BPMN documents without deploying them; return every problem found (empty when clean)."""
-        with self.store.unit_of_work(write=False) as uow:
-            problems = bpmn_lint.lint_documents(
-                documents,
-                known_operators=self.known_operators,
-                check_expression=sandbox.check_script,
-                resolve_missing=self._resolver(uow),
-            )
-        return [problem.to_dict() for problem in problems]
+        return self.library.lint(documents)
 
     def definitions(self, key: str | None = None) -> list[dict[str, Any]]:
         """Return deployed definition versions (newest first per key)."""
-        with self.store.unit_of_work(write=False) as uow:
-            return [dict(row._mapping) for row in uow.list_definitions(key)]
+        return self.library.list(key)
 
-    def _specs_of(self, uow: UnitOfWork, definition_id: int) -> Specs:
-        specs = self._specs.get(definition_id)
-        if specs is None:
-            row = uow.definition(definition_id)
-            if row is None:
-                raise NotFoundError(f"Definition {definition_id} does not exist")
-            specs = self.codec.load_specs(row.spec_json)
-            with self._specs_lock:
-                self._specs[definition_id] = specs
-        return specs
+    def resolver(self, uow: UnitOfWork) -> Callable[[str], tuple[str, bytes] | None]:
+        """Return a lookup of deployed BPMN documents by process id, inside ``uow``."""
+        return self.library.resolver(uow)
 
-    # -- instances --------------------------------------------------------------------------------
     def start(
         self,
         key: str,
@@ -198,7 +112,7 @@ class Engine(InstanceOps):
             head = uow.latest_definition(key)
             if head is None:
                 raise NotFoundError(f"No process '{key}' is deployed", key=key)
-            spec, subprocess_specs = self._specs_of(uow, head.id)
+            spec, subprocess_specs = self.library.specs(uow, head.id)
             workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=self.script_engine)
             instance = Instance(
                 id=str(uuid.uuid4()),
@@ -247,7 +161,7 @@ class Engine(InstanceOps):
         state = uow.instance_state(head.id)
         if state is None:
             raise NotFoundError(f"Instance {head.id} does not exist", instance_id=head.id)
-        spec, subprocess_specs = self._specs_of(uow, head.definition_id)
+        spec, subprocess_specs = self.library.specs(uow, head.definition_id)
         workflow = self.codec.loads(
             state.state, state.state_format, spec, subprocess_specs, script_engine=self.script_engine
         )

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from SpiffWorkflow.bpmn.specs.defaults import EndEvent
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     CycleTimerEventDefinition,
@@ -37,22 +38,37 @@ def project(workflow: BpmnWorkflow, business_key: str | None) -> Projection:
     """
     ready: dict[str, dict[str, Any]] = {}
     timers: dict[str, dict[str, Any]] = {}
+    position: list[dict[str, Any]] = []
     failed_for_good = False
     for task in _all_tasks(workflow):
         if task.state == TaskState.READY and task.task_spec.manual:
             ready[str(task.id)] = ready_task_row(task)
+            position.append(_place(task))
         elif task.state == TaskState.ERROR:
             retry_at = task.internal_data.get(RETRY_AT)
             if retry_at:
-                timers[str(task.id)] = {
-                    "element_id": task.task_spec.name,
-                    "kind": "retry",
-                    "due_at": datetime.fromisoformat(retry_at),
-                }
+                due = datetime.fromisoformat(retry_at)
+                timers[str(task.id)] = {"element_id": task.task_spec.name, "kind": "retry", "due_at": due}
             else:
                 failed_for_good = True
+    subscriptions = _scan_events(workflow, business_key, timers, position)
+    if workflow.completed:
+        position = [_place(task) for task in workflow.tasks.values() if _is_end(task)]
+    status = _status(workflow, failed_for_good)
+    return Projection(ready, timers, subscriptions, status, tuple(position))
+
+
+def _scan_events(
+    workflow: BpmnWorkflow,
+    business_key: str | None,
+    timers: dict[str, dict[str, Any]],
+    position: list[dict[str, Any]],
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """Add waiting timers to ``timers`` and waiting events to ``position``; return message subscriptions."""
     subscriptions: dict[tuple[str, str], dict[str, Any]] = {}
     for task in workflow.event_manager.tasks.values():
+        if task.state != TaskState.WAITING:
+            continue
         definition = task.task_spec.event_definition
         if isinstance(definition, TimerEventDefinition):
             due = timer_due_at(task)
@@ -63,14 +79,40 @@ def project(workflow: BpmnWorkflow, business_key: str | None) -> Projection:
                 "element_id": task.task_spec.name,
                 "correlation": expected_correlation(task, definition, business_key),
             }
-    status = "completed" if workflow.completed else "incident" if failed_for_good else "running"
-    return Projection(ready, timers, subscriptions, status)
+        else:
+            continue
+        position.append(_place(task))
+    return subscriptions
+
+
+def _status(workflow: BpmnWorkflow, failed_for_good: bool) -> str:
+    if workflow.completed:
+        return "completed" if workflow.success else "cancelled"
+    return "incident" if failed_for_good else "running"
+
+
+def _is_end(task: Task) -> bool:
+    return task.state == TaskState.COMPLETED and isinstance(task.task_spec, EndEvent)
+
+
+def properties_of(task: Task) -> dict[str, str]:
+    """Return the ``spiffworkflow:properties`` of a task's element."""
+    return dict((getattr(task.task_spec, "extensions", None) or {}).get("properties", {}))
+
+
+def _place(task: Task) -> dict[str, Any]:
+    return {
+        "element_id": task.task_spec.name,
+        "task_id": str(task.id),
+        "lane": task.task_spec.lane,
+        "properties": properties_of(task),
+    }
 
 
 def ready_task_row(task: Task) -> dict[str, Any]:
     """Return the ready-task projection of a human task."""
     spec = task.task_spec
-    properties = (getattr(spec, "extensions", None) or {}).get("properties", {})
+    properties = properties_of(task)
     form_ref = properties.get("formKey") or properties.get("form") or properties.get("formJsonSchemaFilename")
     return {
         "element_id": spec.name,

@@ -73,6 +73,9 @@ class Projection:
     timers: dict[str, dict[str, Any]]
     subscriptions: dict[tuple[str, str], dict[str, Any]]
     status: str = "running"
+    # Where the process stands: the elements it waits at (or the end events it reached), with their
+    # lane and BPMN properties.  Not stored; read by instance listeners (e.g. to derive a dossier status).
+    position: tuple[dict[str, Any], ...] = ()
 
 
 EMPTY_PROJECTION = Projection({}, {}, {})
