@@ -28,13 +28,16 @@ from .runtime import (
     EngineScriptEngine,
     Instance,
     InstanceCache,
+    InstanceChange,
+    Listener,
+    Preparer,
     RetryPolicy,
     SystemClock,
     UnitLog,
 )
 from .state import STATE_FORMAT, StateCodec
-from .store import Store, UnitOfWork
-from .views import instance_view, summary
+from .store import Projection, Store, UnitOfWork
+from .views import current_data, instance_view, summary
 
 
 class Engine(InstanceOps):
@@ -70,6 +73,11 @@ class Engine(InstanceOps):
         )
         self.library = Definitions(store, self.codec, self.clock, known_operators)
         self.instances = InstanceCache(cache_size)
+        self.listeners: list[Listener] = []
+
+    def add_listener(self, listener: Listener) -> None:
+        """Call ``listener`` with every instance change, inside its transaction (see ``InstanceChange``)."""
+        self.listeners.append(listener)
 
     # -- definitions (see engine/definitions.py) ---------------------------------------------------
     def deploy(
@@ -96,8 +104,16 @@ class Engine(InstanceOps):
         data: dict[str, Any] | None = None,
         business_key: str | None = None,
         actor: str = "system",
+        prepare: Preparer | None = None,
     ) -> dict[str, Any]:
         """Start an instance of the latest version of process ``key`` and run it to its first wait.
+
+        Args:
+            key: the process key.
+            data: initial process data.
+            business_key: the business key (e.g. a dossier code).
+            actor: who starts it.
+            prepare: runs first in the same transaction and returns (business key, extra data).
 
         Returns:
             The instance view (id, status, ready tasks, ...).
@@ -112,6 +128,10 @@ class Engine(InstanceOps):
             head = uow.latest_definition(key)
             if head is None:
                 raise NotFoundError(f"No process '{key}' is deployed", key=key)
+            if prepare is not None:
+                prepared_key, extra = prepare(uow.conn)
+                business_key = self.validate_business_key(prepared_key or business_key)
+                data = {**data, **self.validate_data(extra)}
             spec, subprocess_specs = self.library.specs(uow, head.id)
             workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=self.script_engine)
             instance = Instance(
@@ -196,7 +216,7 @@ class Engine(InstanceOps):
             "updated_at": now,
             "completed_at": now if workflow.completed else None,
         }
-        if workflow.completed:
+        if workflow.completed and workflow.success:
             log.record("completed")
         if instance.row_version == 0:
             uow.insert_instance(
@@ -218,8 +238,25 @@ class Engine(InstanceOps):
             uow.write_instance(instance.id, instance.row_version, values, projections, log.audit)
         for incident in log.incidents:
             uow.add_incident(incident)
+        if self.listeners:
+            self._notify(uow, instance, projection, log)
         instance.projection = projection
         instance.row_version += 1
+
+    def _notify(self, uow: UnitOfWork, instance: Instance, projection: Projection, log: UnitLog) -> None:
+        change = InstanceChange(
+            instance_id=instance.id,
+            process_key=instance.process_key,
+            business_key=instance.business_key,
+            created=instance.row_version == 0,
+            projection=projection,
+            audit=tuple(log.audit),
+            data=current_data(instance.workflow),
+            actor=log.actor,
+            now=log.now,
+        )
+        for listener in self.listeners:
+            listener(uow.conn, change)
 
     def show(self, instance_id: str) -> dict[str, Any]:
         """Return the state, data, tasks, timers, subscriptions, incidents and history of an instance.

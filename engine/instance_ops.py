@@ -249,6 +249,23 @@ class InstanceOps:
             instance.workflow.refresh_timers()
         self.run_steps(instance, log)
 
+    def cancel_instance(self, instance_id: str, reason: str, actor: str = "system") -> dict[str, Any]:
+        """Cancel a running instance: every open task is cancelled and its waits are dropped.
+
+        Raises:
+            NotFoundError: no such instance.
+            TaskStateError: the instance has already ended.
+            ValidationError: no reason is given.
+        """
+        if not isinstance(reason, str) or not reason.strip():
+            raise ValidationError("A reason is required to cancel an instance", {"reason": ["required"]})
+
+        def act(instance: Instance, log: UnitLog) -> None:
+            instance.workflow.cancel()
+            log.record("cancelled", reason=reason)
+
+        return self._on_instance(instance_id, actor, act)
+
     def retry_incidents(self, instance_id: str, actor: str = "admin") -> dict[str, Any]:
         """Retry every failed task of an instance and resolve its open incidents.
 

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
+from sqlalchemy.engine import Connection
 
 from .errors import HandlerError, MotcuaError, ScriptError
 from .projection import RETRY_AT
@@ -62,6 +63,31 @@ class ServiceContext:
 
 
 Dispatcher = Callable[[str, dict[str, Any], ServiceContext], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class InstanceChange:
+    """What a unit of work did to one instance, told to instance listeners before it commits.
+
+    Listeners run in the unit's transaction (they get its connection), so what they write commits or rolls
+    back with the instance; a listener that raises a domain error aborts the whole unit.
+    """
+
+    instance_id: str
+    process_key: str
+    business_key: str | None
+    created: bool
+    projection: Projection
+    audit: tuple[dict[str, Any], ...]
+    data: dict[str, Any]
+    actor: str
+    now: datetime
+
+
+Listener = Callable[[Connection, InstanceChange], None]
+# Runs at the start of ``Engine.start``'s transaction; returns the business key and extra start data
+# (e.g. a dossier code allocated in the same transaction, so that a failed start leaves no gap).
+Preparer = Callable[[Connection], tuple[str | None, dict[str, Any]]]
 
 
 @dataclass
