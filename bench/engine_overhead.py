@@ -27,9 +27,9 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import text
 
 from engine.facade import Engine
-from engine.schema import upgrade
 from engine.store import Store, create_db_engine
 from handlers import default_registry
+from motcua.schema import upgrade
 
 TASKS = 10
 KEY = "ten_user_tasks"

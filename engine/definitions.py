@@ -10,6 +10,8 @@ from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 from sqlalchemy.exc import IntegrityError
 
 from . import bpmn, bpmn_lint, sandbox
+from .bpmn import Resolver
+from .bpmn_levels import check_level
 from .errors import ConflictError, NotFoundError
 from .runtime import Clock
 from .state import StateCodec
@@ -108,15 +110,35 @@ class Definitions:
             "id": definition_id,
         }
 
-    def lint(self, documents: Sequence[tuple[str, bytes]]) -> list[dict[str, Any]]:
-        """Check BPMN documents without deploying them; return every problem found (empty when clean)."""
+    def lint(
+        self,
+        documents: Sequence[tuple[str, bytes]],
+        *,
+        level: int | None = None,
+        fallback: Resolver | None = None,
+    ) -> list[dict[str, Any]]:
+        """Check BPMN documents without deploying them; return every problem found (empty when clean).
+
+        Args:
+            documents: (file name, XML bytes) pairs.
+            level: also check conformance to this service level (``engine.bpmn_levels``).
+            fallback: finds processes that are neither given nor deployed (e.g. bundled fragments).
+        """
         with self.store.unit_of_work(write=False) as uow:
+            deployed = self.resolver(uow)
+
+            def resolve(process_id: str) -> tuple[str, bytes] | None:
+                found = deployed(process_id)
+                return found if found is not None or fallback is None else fallback(process_id)
+
             problems = bpmn_lint.lint_documents(
                 documents,
                 known_operators=self.known_operators,
                 check_expression=sandbox.check_script,
-                resolve_missing=self.resolver(uow),
+                resolve_missing=resolve,
             )
+            if level is not None and not problems:
+                problems = check_level(documents, level, resolve_missing=resolve)
         return [problem.to_dict() for problem in problems]
 
     def list(self, key: str | None = None) -> list[dict[str, Any]]:

@@ -86,9 +86,11 @@ class Engine(InstanceOps):
         """Validate BPMN documents; store each changed process as a new version (``Definitions.deploy``)."""
         return self.library.deploy(documents, deployed_by)
 
-    def lint(self, documents: Sequence[tuple[str, bytes]]) -> list[dict[str, Any]]:
-        """Check BPMN documents without deploying them; return every problem found (empty when clean)."""
-        return self.library.lint(documents)
+    def lint(
+        self, documents: Sequence[tuple[str, bytes]], *, level: int | None = None, fallback: Any = None
+    ) -> list[dict[str, Any]]:
+        """Check BPMN documents without deploying them (``Definitions.lint``); every problem found."""
+        return self.library.lint(documents, level=level, fallback=fallback)
 
     def definitions(self, key: str | None = None) -> list[dict[str, Any]]:
         """Return deployed definition versions (newest first per key)."""

@@ -146,7 +146,7 @@ class InstanceOps:
                 raise TaskStateError(f"Task {task_id} is not ready", task_id=task_id)
             task.set_data(**data)
             task.run()
-            log.record("task_completed", task, fields=sorted(data))
+            log.record("task_completed", task, fields=sorted(data), lane=task.task_spec.lane)
             self.run_steps(instance, log)
 
         return self._on_instance(locate, actor, act)

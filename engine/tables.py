@@ -3,7 +3,7 @@
 The ``instances`` row holds the authoritative serialized workflow state.  The other instance tables are
 projections of that state (ready tasks, wake-ups, message subscriptions) kept in step with it in the same
 transaction, so that queues and schedulers never deserialize a workflow to answer a query.  ``audit`` and
-``incidents`` are append-mostly history.  Alembic migrations under ``engine/migrations`` create these tables.
+``incidents`` are append-mostly history.  Alembic migrations under ``motcua/migrations`` create these tables.
 """
 
 from __future__ import annotations

@@ -55,6 +55,6 @@ class HandlerRegistry(Mapping[str, Handler]):
 
 def default_registry() -> HandlerRegistry:
     """Return a registry with every handler that ships with motcua."""
-    from . import builtin
+    from . import builtin, dossier_ops
 
-    return HandlerRegistry(builtin.HANDLERS)
+    return HandlerRegistry({**builtin.HANDLERS, **dossier_ops.HANDLERS})

@@ -105,7 +105,7 @@ def db() -> None:
 @command
 def db_upgrade(as_json: bool) -> None:
     """Create or migrate the schema to the latest revision."""
-    from engine.schema import current_revision, upgrade
+    from motcua.schema import current_revision, upgrade
 
     engine = _engine()
     upgrade(engine.store.engine)
@@ -142,10 +142,17 @@ def deploy(files: tuple[str, ...], deployed_by: str, as_json: bool) -> None:
 
 @main.command()
 @click.argument("file")
+@click.option("--level", type=click.IntRange(1, 4), help="Also check conformance to service level N (1-4).")
 @command
-def lint(file: str, as_json: bool) -> None:
-    """Validate a BPMN file; exit 1 with the list of problems."""
-    problems = _engine().lint(_read_files((file,)))
+def lint(file: str, level: int | None, as_json: bool) -> None:
+    """Validate a BPMN file (and its conformance to a level); exit 1 with the list of problems.
+
+    Call activities resolve to deployed processes, else to the bundled fragments under workflows/bpmn.
+    """
+    from .bundle import bundle_resolver
+
+    fallback = bundle_resolver(Settings.from_env().workflows_dir)
+    problems = _engine().lint(_read_files((file,)), level=level, fallback=fallback)
     _emit(
         as_json,
         {"file": file, "problems": problems},
@@ -316,22 +323,25 @@ def definitions(key: str | None, as_json: bool) -> None:
 )
 @command
 def seed(demo: bool, as_json: bool) -> None:
-    """Load the bundled workflows (every BPMN under workflows/bpmn); idempotent."""
+    """Deploy the bundled BPMN and load the procedure catalogue (each bound BPMN checked); idempotent."""
+    from .bundle import bundled_bpmn
+    from .wiring import build_dossiers
+
     settings = Settings.from_env()
-    files = sorted(str(path) for path in (settings.workflows_dir / "bpmn").rglob("*.bpmn"))
-    results = _engine().deploy(_read_files(tuple(files)), deployed_by="seed") if files else []
-    payload = {"definitions": results, "demo_users": []}
-    _emit(
-        as_json,
-        payload,
-        lambda p: (
-            "\n".join(
-                f"{r['key']}\tv{r['version']}\t{'deployed' if r['created'] else 'unchanged'}"
-                for r in p["definitions"]
-            )
-            or "no bundled workflows"
-        ),
-    )
+    documents = bundled_bpmn(settings.workflows_dir)
+    results = _engine().deploy(documents, deployed_by="seed") if documents else []
+    procedures = build_dossiers(_engine(), settings).seed_catalogue(settings.workflows_dir)
+    payload = {"definitions": results, "procedures": procedures, "demo_users": []}
+
+    def human(p: dict[str, Any]) -> str:
+        lines = [
+            f"{r['key']}\tv{r['version']}\t{'deployed' if r['created'] else 'unchanged'}"
+            for r in p["definitions"]
+        ]
+        lines += [f"{r['code']}\tlevel {r['level']}\t{r['bpmn']}" for r in p["procedures"]]
+        return "\n".join(lines) or "no bundled workflows"
+
+    _emit(as_json, payload, human)
 
 
 @main.command()

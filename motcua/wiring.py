@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dossiers.service import DossierService
 from engine.facade import Engine
 from engine.runtime import RetryPolicy
 from engine.store import Store, create_db_engine
@@ -27,3 +28,11 @@ def build_engine(settings: Settings, registry: HandlerRegistry | None = None) ->
         script_time_limit=settings.script_time_limit,
         cache_size=settings.instance_cache,
     )
+
+
+def build_dossiers(engine: Engine, settings: Settings) -> DossierService:
+    """Return the dossier service on ``engine``, with the bundled forms."""
+    from dossiers.catalogue import load_forms
+
+    forms_dir = settings.workflows_dir / "forms"
+    return DossierService(engine, load_forms(forms_dir) if forms_dir.is_dir() else {})

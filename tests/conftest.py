@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from engine.schema import upgrade
 from engine.store import create_db_engine
+from motcua.schema import upgrade
 
 DATA = Path(__file__).resolve().parent / "data"
 POSTGRES_URL = os.environ.get("MOTCUA_TEST_POSTGRES_URL")

@@ -3,7 +3,7 @@
 from alembic import context
 from sqlalchemy import create_engine
 
-from engine.tables import metadata
+from motcua.schema import full_metadata
 
 config = context.config
 
@@ -21,7 +21,7 @@ def run_migrations() -> None:
 
 def _run(connection) -> None:
     context.configure(
-        connection=connection, target_metadata=metadata, render_as_batch=True, compare_type=True
+        connection=connection, target_metadata=full_metadata(), render_as_batch=True, compare_type=True
     )
     with context.begin_transaction():
         context.run_migrations()

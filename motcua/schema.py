@@ -6,9 +6,17 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine
+from sqlalchemy import Engine, MetaData
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def full_metadata() -> MetaData:
+    """Return the metadata of every table of the application (engine and dossier domain)."""
+    import dossiers.tables  # noqa: F401 - registers the dossier tables
+    from engine.tables import metadata
+
+    return metadata
 
 
 def alembic_config(url: str) -> Config:

@@ -1,0 +1,1 @@
+"""The dossier domain: catalogue, calendar, dossier lifecycle, documents."""

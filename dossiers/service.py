@@ -1,0 +1,385 @@
+"""The dossier service: the catalogue, submitting dossiers, and what applicants and officials do to them.
+
+It drives the engine facade (one unit of work per call) and keeps its own rows in step through the
+``DossierTracker`` listener, inside the engine's transactions.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from sqlalchemy.engine import Connection
+
+from engine.bpmn_levels import check_level
+from engine.errors import ConflictError, DefinitionError, NotFoundError, TaskStateError, ValidationError
+from engine.facade import Engine
+
+from . import store
+from .catalogue import (
+    ProcedureSchema,
+    compute_fees,
+    decree_42_class,
+    dump_procedure,
+    load_forms,
+    load_procedures,
+    processing_time,
+)
+from .lifecycle import CHANNEL_NAMES, DossierTracker, calendar_for
+from .status import CHANNELS, FINAL, STATUS_NAMES, Status
+
+DELIVERY_METHODS = ("online", "desk", "post")
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What an applicant submits to open a dossier."""
+
+    applicant: Mapping[str, Any]
+    channel: str = "online"
+    delivery_method: str | None = None
+    attachments: Sequence[Mapping[str, Any]] = ()
+    pages: int = 1
+    copies: int = 1
+
+
+def _nfc(value: Any) -> Any:
+    if isinstance(value, str):
+        return unicodedata.normalize("NFC", value)
+    if isinstance(value, dict):
+        return {k: _nfc(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_nfc(v) for v in value]
+    return value
+
+
+class DossierService:
+    """Dossiers on top of the engine.
+
+    Args:
+        engine: the engine facade; the service registers its tracker as a listener.
+        forms: form definitions by id (``catalogue.load_forms``).
+    """
+
+    def __init__(self, engine: Engine, forms: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        self.engine = engine
+        self.forms: dict[str, Any] = dict(forms or {})
+        self._validators = {
+            form_id: Draft202012Validator(form["schema"]) for form_id, form in self.forms.items()
+        }
+        if not any(isinstance(listener, DossierTracker) for listener in engine.listeners):
+            engine.add_listener(DossierTracker())
+
+    # -- catalogue --------------------------------------------------------------------------------
+    def seed_catalogue(self, folder: Path, actor: str = "seed") -> list[dict[str, Any]]:
+        """Load procedures and forms from ``folder`` (procedures/, forms/) into the catalogue; idempotent.
+
+        Each procedure's BPMN must be deployed and conform to the procedure's level.
+
+        Raises:
+            ValidationError: a file is malformed (names the file and field).
+            DefinitionError: a procedure is bound to a BPMN that is missing or below its level.
+        """
+        if not (folder / "procedures").is_dir():
+            return []
+        forms = load_forms(folder / "forms")
+        procedures = load_procedures(folder / "procedures", forms)
+        self.forms = forms
+        self._validators = {k: Draft202012Validator(v["schema"]) for k, v in forms.items()}
+        with self.engine.store.unit_of_work() as uow:
+            for procedure in procedures:
+                self._check_binding(uow, procedure)
+                store.upsert_procedure(uow.conn, self._procedure_row(procedure))
+        return [{"code": p["code"], "level": p["level"], "bpmn": p["bpmn"]} for p in procedures]
+
+    def _check_binding(self, uow: Any, procedure: Mapping[str, Any]) -> None:
+        head = uow.latest_definition(procedure["bpmn"])
+        if head is None:
+            raise DefinitionError(
+                f"Procedure {procedure['code']} is bound to '{procedure['bpmn']}', which is not deployed",
+                element_id=procedure["bpmn"],
+            )
+        row = uow.definition(head.id)
+        problems = check_level(
+            [(row.source_file, bytes(row.xml))],
+            int(procedure["level"]),
+            process_key=procedure["bpmn"],
+            resolve_missing=self.engine.resolver(uow),
+        )
+        if problems:
+            raise DefinitionError(
+                f"Procedure {procedure['code']} is level {procedure['level']} but '{procedure['bpmn']}' "
+                f"does not conform: {problems[0].message}",
+                file=row.source_file,
+                problems=[p.to_dict() for p in problems],
+            )
+
+    def _procedure_row(self, procedure: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "code": procedure["code"],
+            "name": procedure["name"],
+            "level": procedure["level"],
+            "bpmn": procedure["bpmn"],
+            "agency_code": procedure["agency"]["code"],
+            "sector": procedure["sector"],
+            "decree_class": decree_42_class(procedure),
+            "record": json.dumps(dump_procedure(procedure), ensure_ascii=False),
+            "updated_at": self.engine.now(),
+        }
+
+    def procedures(self) -> list[dict[str, Any]]:
+        """Return the public catalogue."""
+        with self.engine.store.unit_of_work(write=False) as uow:
+            return store.list_procedures(uow.conn)
+
+    def procedure(self, code: str) -> dict[str, Any]:
+        """Return one procedure's level-1 information.
+
+        Raises:
+            NotFoundError: no such procedure.
+        """
+        with self.engine.store.unit_of_work(write=False) as uow:
+            found = store.get_procedure(uow.conn, code)
+        if found is None:
+            raise NotFoundError(f"No procedure {code}", code=code)
+        return found
+
+    def typed_procedure(self, code: str) -> dict[str, Any]:
+        """Return one procedure with typed values (Decimal amounts), as the fee and time rules need.
+
+        Raises:
+            NotFoundError: no such procedure.
+        """
+        record = self.procedure(code)
+        decree_class = record.pop("decree_42_class")
+        record.pop("updated_at")
+        return {**ProcedureSchema().load(record), "decree_42_class": decree_class}
+
+    # -- submitting -------------------------------------------------------------------------------
+    def submit(self, procedure_code: str, submission: Submission, *, owner: str) -> dict[str, Any]:
+        """Open a dossier of a procedure (level 2 and up) and start its process.
+
+        The dossier code is allocated in the same transaction as the process start, so codes have neither
+        gaps nor duplicates.
+
+        Raises:
+            NotFoundError: no such procedure.
+            ValidationError: level 1 (information only), bad channel, delivery method or applicant.
+        """
+        procedure = self.typed_procedure(procedure_code)
+        channel, delivery_method = submission.channel, submission.delivery_method
+        self._check_submission(procedure, submission.applicant, channel, delivery_method)
+        applicant = _nfc(dict(submission.applicant))
+        fees = compute_fees(procedure, pages=submission.pages, copies=submission.copies)
+        amount, unit = processing_time(procedure, channel)
+        now = self.engine.now()
+
+        def prepare(conn: Connection) -> tuple[str, dict[str, Any]]:
+            agency = procedure["agency"]["code"]
+            code = store.dossier_code(
+                agency, _local_day(now), store.next_sequence(conn, agency, _local_day(now))
+            )
+            store.insert_dossier(
+                conn,
+                {
+                    "code": code,
+                    "procedure_code": procedure["code"],
+                    "level": procedure["level"],
+                    "agency_code": agency,
+                    "owner": owner,
+                    "applicant": applicant,
+                    "channel": CHANNELS[channel],
+                    "delivery_method": delivery_method,
+                    "status": int(Status.NEW),
+                    "submitted_at": now,
+                    "updated_at": now,
+                },
+            )
+            return code, {"dossier_code": code}
+
+        data = {
+            "procedure_code": procedure["code"],
+            "procedure_name": procedure["name"],
+            "level": procedure["level"],
+            "processing_time": amount,
+            "processing_unit": unit,
+            "fees": [
+                {k: v for k, v in f.items() if k in ("code", "description", "amount", "mode")} for f in fees
+            ],
+            "fee_total": sum((f["amount"] for f in fees if f.get("amount") is not None), start=0),
+            "applicant": applicant,
+            "channel": channel,
+            "delivery_method": delivery_method,
+            "attachments": [dict(a) for a in submission.attachments],
+        }
+        view = self.engine.start(procedure["bpmn"], data, actor=owner, prepare=prepare)
+        return self.dossier(view["business_key"])
+
+    @staticmethod
+    def _check_submission(
+        procedure: Mapping[str, Any], applicant: Mapping[str, Any], channel: str, delivery_method: str | None
+    ) -> None:
+        errors: dict[str, list[str]] = {}
+        if int(procedure["level"]) < 2:
+            errors["procedure_code"] = ["this procedure is offered as information only (level 1)"]
+        if channel not in CHANNELS:
+            errors["channel"] = [f"must be one of {', '.join(CHANNELS)}"]
+        allowed = procedure.get("delivery_methods") or []
+        if int(procedure["level"]) == 4 and delivery_method not in allowed:
+            errors["delivery_method"] = [f"must be one of {', '.join(allowed) or DELIVERY_METHODS}"]
+        if not isinstance(applicant, Mapping) or not str(applicant.get("name", "")).strip():
+            errors["applicant.name"] = ["required"]
+        if errors:
+            raise ValidationError("The dossier cannot be submitted", errors)
+
+    # -- acting -----------------------------------------------------------------------------------
+    def complete_task(self, task_id: str, data: Mapping[str, Any] | None, actor: str) -> dict[str, Any]:
+        """Complete a dossier task, validating form data against the task's form schema first.
+
+        Raises:
+            ValidationError: the data does not satisfy the form (``errors`` maps each field path).
+            NotFoundError, TaskStateError, ConflictError: as ``Engine.complete_task``.
+        """
+        data = dict(_nfc(dict(data or {})))
+        with self.engine.store.unit_of_work(write=False) as uow:
+            row = uow.ready_task(task_id)
+        if row is not None and row.form_ref in self._validators:
+            self._validate_form(row.form_ref, data)
+        return self.engine.complete_task(task_id, data, actor=actor)
+
+    def _validate_form(self, form_id: str, data: Mapping[str, Any]) -> None:
+        payload = data.get("form_data", data)
+        errors: dict[str, list[str]] = {}
+        for error in self._validators[form_id].iter_errors(payload):
+            field = ".".join(str(p) for p in error.absolute_path) or error.validator
+            errors.setdefault(str(field), []).append(error.message)
+        if errors:
+            raise ValidationError(f"The form '{form_id}' has {len(errors)} invalid field(s)", errors)
+
+    def withdraw(self, code: str, actor: str) -> dict[str, Any]:
+        """Withdraw a dossier at its applicant's request (status 7); only its owner may.
+
+        Raises:
+            NotFoundError: no such dossier (or not the caller's).
+            TaskStateError: the dossier has already ended.
+        """
+        dossier = self._own(code, actor)
+        if Status(dossier["status"]) in FINAL:
+            raise TaskStateError(f"Dossier {code} has already ended", code=code)
+        self.engine.cancel_instance(dossier["instance_id"], "Công dân yêu cầu rút hồ sơ", actor=actor)
+        return self.dossier(code)
+
+    def _own(self, code: str, actor: str) -> dict[str, Any]:
+        dossier = self._get(code)
+        if dossier["owner"] != actor:
+            raise NotFoundError(f"No dossier {code}", code=code)
+        return dossier
+
+    def apologise(self, code: str, reason: str, new_due_at: datetime, actor: str) -> dict[str, Any]:
+        """Record the apology letter of a late dossier with its new date; once per dossier.
+
+        Raises:
+            ValidationError: no reason, or the new date is not later than the current one.
+            ConflictError: an apology was already sent, or the dossier is not running late.
+        """
+        if not reason or not reason.strip():
+            raise ValidationError("An apology needs its reason", {"reason": ["required"]})
+        with self.engine.store.unit_of_work() as uow:
+            dossier = self._locked(uow.conn, code)
+            if dossier["apology"] is not None:
+                raise ConflictError(f"Dossier {code} already received its apology letter", code=code)
+            due = dossier["due_at"]
+            if due is None or dossier["finished_at"] is not None:
+                raise ConflictError(f"Dossier {code} is not being processed", code=code)
+            if new_due_at <= due:
+                raise ValidationError(
+                    "The new date must be later than the due date",
+                    {"new_due_at": [f"must be after {due.isoformat()}"]},
+                )
+            now = self.engine.now()
+            apology = {
+                "reason": _nfc(reason.strip()),
+                "new_due_at": new_due_at.isoformat(),
+                "previous_due_at": due.isoformat(),
+                "at": now.isoformat(),
+                "by": actor,
+            }
+            store.update_dossier(
+                uow.conn, code, {"apology": apology, "due_at": new_due_at, "updated_at": now}
+            )
+        return self.dossier(code)
+
+    def rate(self, code: str, score: int, comment: str | None, actor: str) -> dict[str, Any]:
+        """Record the applicant's satisfaction (1-5) after the result was returned; once.
+
+        Raises:
+            ValidationError: the score is not 1-5.
+            ConflictError: no result yet, or already rated.
+        """
+        if not isinstance(score, int) or isinstance(score, bool) or not 1 <= score <= 5:
+            raise ValidationError("The rating must be a whole number from 1 to 5", {"score": ["1-5"]})
+        with self.engine.store.unit_of_work() as uow:
+            dossier = self._locked(uow.conn, code)
+            if dossier["owner"] != actor:
+                raise NotFoundError(f"No dossier {code}", code=code)
+            if dossier["status"] != Status.RESULT_RETURNED:
+                raise ConflictError("A dossier can be rated once its result is returned", code=code)
+            if dossier["rating"] is not None:
+                raise ConflictError(f"Dossier {code} was already rated", code=code)
+            now = self.engine.now()
+            store.update_dossier(
+                uow.conn,
+                code,
+                {"rating": score, "rating_comment": _nfc(comment), "rated_at": now, "updated_at": now},
+            )
+        return self.dossier(code)
+
+    # -- reading ----------------------------------------------------------------------------------
+    def _locked(self, conn: Connection, code: str) -> dict[str, Any]:
+        found = store.get_dossier(conn, code, for_update=True)
+        if found is None:
+            raise NotFoundError(f"No dossier {code}", code=code)
+        return found
+
+    def _get(self, code: str) -> dict[str, Any]:
+        with self.engine.store.unit_of_work(write=False) as uow:
+            return self._locked(uow.conn, code)
+
+    def dossier(self, code: str) -> dict[str, Any]:
+        """Return a dossier with its status name, pauses, handover log and ready tasks.
+
+        Raises:
+            NotFoundError: no such dossier.
+        """
+        with self.engine.store.unit_of_work(write=False) as uow:
+            dossier = self._locked(uow.conn, code)
+            dossier["pauses"] = store.pauses_of(uow.conn, code)
+            dossier["handovers"] = store.handovers_of(uow.conn, code)
+            tasks = uow.ready_tasks(instance_id=dossier["instance_id"]) if dossier["instance_id"] else []
+            dossier["tasks"] = [dict(t._mapping) for t in tasks]
+            dossier["calendar_late"] = _late(dossier, self.engine.now())
+        dossier["status_name"] = STATUS_NAMES[Status(dossier["status"])]
+        dossier["channel_name"] = CHANNEL_NAMES.get(dossier["channel"])
+        return dossier
+
+    def working_calendar(self) -> Any:
+        """Return the working calendar with the stored overrides."""
+        with self.engine.store.unit_of_work(write=False) as uow:
+            return calendar_for(uow.conn)
+
+
+def _local_day(moment: datetime) -> Any:
+    from zoneinfo import ZoneInfo
+
+    return moment.astimezone(ZoneInfo("Asia/Ho_Chi_Minh")).date()
+
+
+def _late(dossier: Mapping[str, Any], now: datetime) -> bool:
+    due = dossier.get("due_at")
+    return bool(due is not None and dossier.get("finished_at") is None and now > due)

@@ -1,0 +1,164 @@
+"""Every query of the dossier domain, as functions of a connection inside the caller's transaction."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from .calendar import CalendarOverrides
+from .tables import calendar_days, dossier_counters, dossier_handovers, dossier_pauses, dossiers, procedures
+
+Row = Any
+_JSON_COLUMNS = ("applicant", "supplement_items", "apology")
+
+
+# -- dossier codes ----------------------------------------------------------------------------------
+def next_sequence(conn: Connection, agency_code: str, day: date) -> int:
+    """Take the next sequence number of an agency for a day, atomically.
+
+    The counter row is locked until the transaction ends, so concurrent receipts get distinct numbers and a
+    rolled-back receipt gives its number back (codes have no gaps).
+    """
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stamp = day.strftime("%y%m%d")
+    stmt = dialect.insert(dossier_counters).values(agency_code=agency_code, day=stamp, last=1)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["agency_code", "day"], set_={"last": dossier_counters.c.last + 1}
+    ).returning(dossier_counters.c.last)
+    return int(conn.execute(stmt).scalar_one())
+
+
+def dossier_code(agency_code: str, day: date, sequence: int) -> str:
+    """Return ``<agency code>-<YYMMDD>-<NNNN>`` (Circular 01/2018/TT-VPCP)."""
+    return f"{agency_code}-{day:%y%m%d}-{sequence:04d}"
+
+
+# -- dossiers ---------------------------------------------------------------------------------------
+def _encode(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        k: (json.dumps(v, ensure_ascii=False, default=str) if k in _JSON_COLUMNS and v is not None else v)
+        for k, v in values.items()
+    }
+
+
+def decode(row: Row) -> dict[str, Any]:
+    """Return a dossier row as a dict with its JSON columns decoded."""
+    out = dict(row._mapping)
+    for key in _JSON_COLUMNS:
+        if out.get(key) is not None:
+            out[key] = json.loads(out[key])
+    return out
+
+
+def insert_dossier(conn: Connection, values: Mapping[str, Any]) -> None:
+    """Insert a dossier row."""
+    conn.execute(insert(dossiers).values(**_encode(values)))
+
+
+def get_dossier(conn: Connection, code: str, *, for_update: bool = False) -> dict[str, Any] | None:
+    """Return a dossier by code (locking its row when asked), or None."""
+    query = select(dossiers).where(dossiers.c.code == code)
+    if for_update and conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    row = conn.execute(query).first()
+    return decode(row) if row is not None else None
+
+
+def update_dossier(conn: Connection, code: str, values: Mapping[str, Any]) -> None:
+    """Update columns of a dossier."""
+    if values:
+        conn.execute(update(dossiers).where(dossiers.c.code == code).values(**_encode(values)))
+
+
+def list_dossiers(
+    conn: Connection, *, owner: str | None = None, status: int | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    """Return dossiers, newest first, optionally of one owner or status."""
+    query = select(dossiers).order_by(dossiers.c.submitted_at.desc()).limit(limit)
+    if owner is not None:
+        query = query.where(dossiers.c.owner == owner)
+    if status is not None:
+        query = query.where(dossiers.c.status == status)
+    return [decode(row) for row in conn.execute(query)]
+
+
+# -- pauses and handovers ---------------------------------------------------------------------------
+def open_pause(conn: Connection, code: str, reason: str, at: datetime) -> None:
+    """Record that the clock of a dossier stopped at ``at``."""
+    conn.execute(insert(dossier_pauses).values(dossier_code=code, reason=reason, started_at=at))
+
+
+def close_pauses(conn: Connection, code: str, at: datetime) -> None:
+    """End every open pause of a dossier at ``at``."""
+    p = dossier_pauses.c
+    conn.execute(
+        update(dossier_pauses).where(p.dossier_code == code, p.ended_at.is_(None)).values(ended_at=at)
+    )
+
+
+def pauses_of(conn: Connection, code: str) -> list[dict[str, Any]]:
+    """Return the pauses of a dossier in order."""
+    p = dossier_pauses.c
+    query = select(p.reason, p.started_at, p.ended_at).where(p.dossier_code == code).order_by(p.id)
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def add_handovers(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Append hops to the process-control slip."""
+    if rows:
+        conn.execute(insert(dossier_handovers), [dict(row) for row in rows])
+
+
+def handovers_of(conn: Connection, code: str) -> list[dict[str, Any]]:
+    """Return the process-control slip of a dossier in order."""
+    h = dossier_handovers.c
+    query = select(dossier_handovers).where(h.dossier_code == code).order_by(h.at, h.id)
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+# -- catalogue and calendar -------------------------------------------------------------------------
+def upsert_procedure(conn: Connection, values: Mapping[str, Any]) -> None:
+    """Insert or replace a procedure of the catalogue."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(procedures).values(**values)
+    changes = {k: stmt.excluded[k] for k in values if k != "code"}
+    conn.execute(stmt.on_conflict_do_update(index_elements=["code"], set_=changes))
+
+
+def get_procedure(conn: Connection, code: str) -> dict[str, Any] | None:
+    """Return the catalogue record of a procedure (the stored JSON, with its level and BPMN), or None."""
+    row = conn.execute(select(procedures).where(procedures.c.code == code)).first()
+    return _procedure(row) if row is not None else None
+
+
+def list_procedures(conn: Connection) -> list[dict[str, Any]]:
+    """Return the whole catalogue, ordered by code."""
+    return [_procedure(row) for row in conn.execute(select(procedures).order_by(procedures.c.code))]
+
+
+def _procedure(row: Row) -> dict[str, Any]:
+    record = json.loads(row.record)
+    return {**record, "decree_42_class": row.decree_class, "updated_at": row.updated_at}
+
+
+def calendar_overrides(conn: Connection) -> CalendarOverrides:
+    """Return the admin table of extra days off and make-up working days."""
+    rows = conn.execute(select(calendar_days.c.day, calendar_days.c.working)).all()
+    return CalendarOverrides(
+        days_off=frozenset(r.day for r in rows if not r.working),
+        working_days=frozenset(r.day for r in rows if r.working),
+    )
+
+
+def set_calendar_day(conn: Connection, values: Mapping[str, Any]) -> None:
+    """Insert or replace one override day (day, working, note, created_by, created_at)."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(calendar_days).values(**values)
+    changes = {k: stmt.excluded[k] for k in values if k != "day"}
+    conn.execute(stmt.on_conflict_do_update(index_elements=["day"], set_=changes))

@@ -1,0 +1,100 @@
+"""Tables of the dossier domain: procedures, dossiers and their history, codes, the calendar overrides.
+
+They share the engine's metadata so that one Alembic history (``motcua/migrations``) manages the schema.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Boolean, Column, Date, ForeignKey, Index, Integer, String, Table, Text
+
+from engine.tables import BigId, UTCDateTime, metadata
+
+procedures = Table(
+    "procedures",
+    metadata,
+    Column("code", String(40), primary_key=True),
+    Column("name", String(500), nullable=False),
+    Column("level", Integer, nullable=False),
+    Column("bpmn", String(200), nullable=False),
+    Column("agency_code", String(40), nullable=False),
+    Column("sector", String(200), nullable=False),
+    Column("decree_class", String(20), nullable=False),
+    Column("record", Text, nullable=False),  # the whole level-1 record as JSON
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Extra days off and make-up working days announced by the government, on top of the holidays package.
+calendar_days = Table(
+    "calendar_days",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("working", Boolean, nullable=False),
+    Column("note", String(500), nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# The last sequence number used per receiving agency per day; dossier codes are never reused.
+dossier_counters = Table(
+    "dossier_counters",
+    metadata,
+    Column("agency_code", String(40), primary_key=True),
+    Column("day", String(6), primary_key=True),
+    Column("last", Integer, nullable=False),
+)
+
+dossiers = Table(
+    "dossiers",
+    metadata,
+    Column("code", String(64), primary_key=True),
+    Column("procedure_code", String(40), ForeignKey("procedures.code"), nullable=False, index=True),
+    Column("level", Integer, nullable=False),
+    Column("instance_id", String(36), ForeignKey("instances.id"), unique=True),
+    Column("agency_code", String(40), nullable=False),
+    Column("owner", String(200), nullable=False, index=True),
+    Column("applicant", Text, nullable=False),
+    Column("channel", Integer, nullable=False),
+    Column("delivery_method", String(10)),
+    Column("status", Integer, nullable=False, index=True),
+    Column("submitted_at", UTCDateTime, nullable=False),
+    Column("received_at", UTCDateTime),
+    Column("due_at", UTCDateTime, index=True),
+    Column("original_due_at", UTCDateTime),
+    Column("finished_at", UTCDateTime),
+    Column("outcome", String(10)),
+    Column("supplement_items", Text),
+    Column("refusal_reason", Text),
+    Column("apology", Text),
+    Column("withdrawn_at", UTCDateTime),
+    Column("rating", Integer),
+    Column("rating_comment", Text),
+    Column("rated_at", UTCDateTime),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Every interval the clock stood still while waiting for the applicant (supplement, payment).
+dossier_pauses = Table(
+    "dossier_pauses",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("dossier_code", String(64), ForeignKey("dossiers.code"), nullable=False, index=True),
+    Column("reason", String(20), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime),
+)
+
+# The process-control slip: every hop desk -> specialist -> leader -> desk.
+dossier_handovers = Table(
+    "dossier_handovers",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("dossier_code", String(64), ForeignKey("dossiers.code"), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("element_id", String(200), nullable=False),
+    Column("from_role", String(40)),
+    Column("to_role", String(40)),
+    Column("actor", String(200), nullable=False),
+    Column("result", String(200)),
+    Column("note", Text),
+    Index("ix_dossier_handovers_dossier_code_at", "dossier_code", "at"),
+)
