@@ -138,14 +138,18 @@ class DossierTracker:
         elif new == Status.STOPPED:
             updates = {"finished_at": now}
         elif new in (Status.PROCESSED, Status.RESULT_RETURNED) and dossier["outcome"] is None:
-            due = due_at or dossier["due_at"]
+            # An apology moves the appointment, not the legal due date the outcome is judged by.
+            apology = dossier.get("apology")
+            legal = datetime.fromisoformat(apology["previous_due_at"]) if apology else None
+            due = legal or due_at or dossier["due_at"]
             outcome = WorkingCalendar().outcome(due, now) if due is not None else None
             updates = {"finished_at": now, "outcome": outcome}
         return updates
 
     @staticmethod
     def _handovers(code: str, change: InstanceChange) -> list[dict[str, Any]]:
-        next_roles = sorted({p["lane"] for p in change.projection.position if p.get("lane")})
+        waiting = change.projection.position if change.projection.status == "running" else ()
+        next_roles = sorted({p["lane"] for p in waiting if p.get("lane")})
         rows = []
         for entry in change.audit:
             if entry["action"] != "task_completed":

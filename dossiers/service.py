@@ -21,7 +21,7 @@ from engine.bpmn_levels import check_level
 from engine.errors import ConflictError, DefinitionError, NotFoundError, TaskStateError, ValidationError
 from engine.facade import Engine
 
-from . import store
+from . import documents, store
 from .catalogue import (
     ProcedureSchema,
     compute_fees,
@@ -35,6 +35,8 @@ from .lifecycle import CHANNEL_NAMES, DossierTracker, calendar_for
 from .status import CHANNELS, FINAL, STATUS_NAMES, Status
 
 DELIVERY_METHODS = ("online", "desk", "post")
+# Tasks where the applicant declares the procedure's form (see workflows/CONVENTIONS.md).
+DECLARATION_TASK_FORMS = frozenset({"dossier_submission", "form_download"})
 
 
 @dataclass(frozen=True)
@@ -240,27 +242,49 @@ class DossierService:
 
     # -- acting -----------------------------------------------------------------------------------
     def complete_task(self, task_id: str, data: Mapping[str, Any] | None, actor: str) -> dict[str, Any]:
-        """Complete a dossier task, validating form data against the task's form schema first.
+        """Complete a dossier task, validating declared form data against the procedure's form first.
+
+        A task whose form is a catalogue form is checked against it; the applicant's submission and
+        download tasks check ``form_data`` against the procedure's declaration form.
 
         Raises:
             ValidationError: the data does not satisfy the form (``errors`` maps each field path).
             NotFoundError, TaskStateError, ConflictError: as ``Engine.complete_task``.
         """
         data = dict(_nfc(dict(data or {})))
-        with self.engine.store.unit_of_work(write=False) as uow:
-            row = uow.ready_task(task_id)
-        if row is not None and row.form_ref in self._validators:
-            self._validate_form(row.form_ref, data)
+        form_id, payload = self._form_to_check(task_id, data)
+        if form_id is not None:
+            self._validate_form(form_id, payload)
         return self.engine.complete_task(task_id, data, actor=actor)
 
-    def _validate_form(self, form_id: str, data: Mapping[str, Any]) -> None:
-        payload = data.get("form_data", data)
+    def _form_to_check(self, task_id: str, data: Mapping[str, Any]) -> tuple[str | None, Any]:
+        with self.engine.store.unit_of_work(write=False) as uow:
+            row = uow.ready_task(task_id)
+            if row is None:
+                return None, None
+            if row.form_ref in self._validators:
+                return row.form_ref, data
+            if row.form_ref not in DECLARATION_TASK_FORMS:
+                return None, None
+            head = uow.instance_head(row.instance_id)
+            dossier = store.get_dossier(uow.conn, head.business_key) if head and head.business_key else None
+            procedure = store.get_procedure(uow.conn, dossier["procedure_code"]) if dossier else None
+        form_id = _declaration_form(procedure or {})
+        if form_id not in self._validators:
+            return None, None
+        return form_id, data.get("form_data")
+
+    def _validate_form(self, form_id: str, payload: Any) -> None:
         errors: dict[str, list[str]] = {}
-        for error in self._validators[form_id].iter_errors(payload):
-            field = ".".join(str(p) for p in error.absolute_path) or error.validator
-            errors.setdefault(str(field), []).append(error.message)
+        if not isinstance(payload, Mapping):
+            errors["form_data"] = ["the declaration is required"]
+        else:
+            for error in self._validators[form_id].iter_errors(dict(payload)):
+                path = ".".join(str(p) for p in error.absolute_path)
+                field = "form_data" + (f".{path}" if path else "")
+                errors.setdefault(field, []).append(error.message)
         if errors:
-            raise ValidationError(f"The form '{form_id}' has {len(errors)} invalid field(s)", errors)
+            raise ValidationError(f"The declaration '{form_id}' has {len(errors)} invalid field(s)", errors)
 
     def withdraw(self, code: str, actor: str) -> dict[str, Any]:
         """Withdraw a dossier at its applicant's request (status 7); only its owner may.
@@ -368,10 +392,28 @@ class DossierService:
         dossier["channel_name"] = CHANNEL_NAMES.get(dossier["channel"])
         return dossier
 
+    def document(self, code: str, kind: str) -> bytes:
+        """Render a document of a dossier (receipt, supplement_request, refusal, apology, control_slip, ...).
+
+        Raises:
+            NotFoundError: no such dossier.
+            ConflictError: the document does not exist at this stage.
+            ValidationError: unknown kind.
+        """
+        dossier = self.dossier(code)
+        procedure = self.typed_procedure(dossier["procedure_code"])
+        data = self.engine.show(dossier["instance_id"])["data"] if dossier["instance_id"] else {}
+        return documents.render(kind, dossier, procedure, data, self.engine.now())
+
     def working_calendar(self) -> Any:
         """Return the working calendar with the stored overrides."""
         with self.engine.store.unit_of_work(write=False) as uow:
             return calendar_for(uow.conn)
+
+
+def _declaration_form(procedure: Mapping[str, Any]) -> str | None:
+    """Return the id of a procedure's declaration form: its first component that has a form."""
+    return next((c["form"] for c in procedure.get("components") or () if c.get("form")), None)
 
 
 def _local_day(moment: datetime) -> Any:

@@ -21,7 +21,7 @@ from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
 from .errors import ConflictError, MotcuaError, NotFoundError, TaskStateError, ValidationError
-from .projection import RETRY_AT
+from .projection import DUE_AT, RETRY_AT
 from .runtime import (
     ATTEMPTS,
     Clock,
@@ -307,6 +307,7 @@ def _missing_task(uow: UnitOfWork, task_id: str) -> MotcuaError:
 
 def _mark_fired(task: Task) -> None:
     """Tell SpiffWorkflow the timer's time has come, by our clock rather than its own."""
+    task.internal_data.pop(DUE_AT, None)  # a cycle's next round is pinned afresh
     if isinstance(task.task_spec.event_definition, CycleTimerEventDefinition):
         value = task.internal_data.get("event_value")
         if isinstance(value, dict):

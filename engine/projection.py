@@ -23,9 +23,11 @@ from SpiffWorkflow.util.task import TaskState
 from .store import Projection
 
 RETRY_AT = "motcua_retry_at"
+DUE_AT = "motcua_due_at"  # a timer's due time by the engine's clock (see runtime.align_timers)
 
 
-def _all_tasks(workflow: BpmnWorkflow) -> Iterator[Task]:
+def all_tasks(workflow: BpmnWorkflow) -> Iterator[Task]:
+    """Yield every task of a workflow and of its subprocesses and call activities."""
     yield from workflow.tasks.values()
     for subprocess in workflow.subprocesses.values():
         yield from subprocess.tasks.values()
@@ -40,7 +42,7 @@ def project(workflow: BpmnWorkflow, business_key: str | None) -> Projection:
     timers: dict[str, dict[str, Any]] = {}
     position: list[dict[str, Any]] = []
     failed_for_good = False
-    for task in _all_tasks(workflow):
+    for task in all_tasks(workflow):
         if task.state == TaskState.READY and task.task_spec.manual:
             ready[str(task.id)] = ready_task_row(task)
             position.append(_place(task))
@@ -125,6 +127,9 @@ def ready_task_row(task: Task) -> dict[str, Any]:
 
 def timer_due_at(task: Task) -> datetime | None:
     """Return when a waiting timer task is due, or None when SpiffWorkflow has not computed it yet."""
+    aligned = task.internal_data.get(DUE_AT)
+    if aligned is not None:
+        return datetime.fromisoformat(aligned).astimezone(UTC)
     value = task._get_internal_data("event_value")
     if value is None:
         return None

@@ -14,13 +14,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
+    CycleTimerEventDefinition,
+    DurationTimerEventDefinition,
+)
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy.engine import Connection
 
 from .errors import HandlerError, MotcuaError, ScriptError
-from .projection import RETRY_AT
+from .projection import DUE_AT, RETRY_AT, timer_due_at
 from .sandbox import SandboxedScriptEngine
 from .store import Projection
 
@@ -187,6 +191,7 @@ def advance(workflow: BpmnWorkflow, log: UnitLog, policy: RetryPolicy) -> None:
         current.clear()
         try:
             workflow.do_engine_steps(will_complete_task=will_run)
+            align_timers(workflow, log.now)
             return
         except Exception as exc:
             error = domain_error(exc)
@@ -195,6 +200,25 @@ def advance(workflow: BpmnWorkflow, log: UnitLog, policy: RetryPolicy) -> None:
                 raise error from exc
             handle_failure(task, error, log, policy)
     raise ScriptError("The process did not settle: too many failing tasks in one step")
+
+
+def align_timers(workflow: BpmnWorkflow, now: datetime) -> None:
+    """Pin each newly waiting timer's due time to the engine's clock.
+
+    SpiffWorkflow computes relative timers (durations, cycles) from the system clock; the engine's clock
+    (a test's, or a corrected one) decides when they are due.  The due time is fixed once, when the timer
+    starts waiting, and kept in the task's internal data.
+    """
+    offset = now - datetime.now(UTC)
+    for task in workflow.event_manager.tasks.values():
+        definition = getattr(task.task_spec, "event_definition", None)
+        if task.state != TaskState.WAITING or DUE_AT in task.internal_data:
+            continue
+        if not isinstance(definition, DurationTimerEventDefinition | CycleTimerEventDefinition):
+            continue
+        due = timer_due_at(task)
+        if due is not None:
+            task.internal_data[DUE_AT] = (due + offset).isoformat()
 
 
 def handle_failure(task: Task, error: MotcuaError, log: UnitLog, policy: RetryPolicy) -> None:

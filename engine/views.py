@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 
+from .projection import all_tasks
+
 if TYPE_CHECKING:
     from .runtime import Instance
     from .store import UnitOfWork
@@ -16,9 +18,12 @@ _SETTLED = TaskState.READY | TaskState.WAITING | TaskState.COMPLETED | TaskState
 
 
 def current_data(workflow: BpmnWorkflow) -> dict[str, Any]:
-    """Return the process data as it stands: the data of the most recently changed live or finished task."""
+    """Return the process data as it stands: the data of the most recently changed live or finished task.
+
+    Tasks inside call activities and subprocesses count too: while a fragment runs, its data is the news.
+    """
     latest = None
-    for task in workflow.tasks.values():
+    for task in all_tasks(workflow):
         if task.state & _SETTLED and (latest is None or task.last_state_change >= latest.last_state_change):
             latest = task
     return dict(latest.data) if latest is not None else dict(workflow.data)
