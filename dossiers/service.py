@@ -6,32 +6,28 @@ It drives the engine facade (one unit of work per call) and keeps its own rows i
 
 from __future__ import annotations
 
-import json
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
 from sqlalchemy.engine import Connection
 
-from engine.bpmn_levels import check_level
-from engine.errors import ConflictError, DefinitionError, NotFoundError, TaskStateError, ValidationError
+from engine.errors import ConflictError, NotFoundError, TaskStateError, ValidationError
 from engine.facade import Engine
+from handlers.documents import render_form
 
 from . import documents, store
+from .calendar import ANNOUNCED_OVERRIDES
 from .catalogue import (
-    ProcedureSchema,
     compute_fees,
-    decree_42_class,
-    dump_procedure,
-    load_forms,
-    load_procedures,
     processing_time,
 )
 from .lifecycle import CHANNEL_NAMES, DossierTracker, calendar_for
+from .procedures import Catalogue
 from .status import CHANNELS, FINAL, STATUS_NAMES, Status
 
 DELIVERY_METHODS = ("online", "desk", "post")
@@ -75,93 +71,30 @@ class DossierService:
         self._validators = {
             form_id: Draft202012Validator(form["schema"]) for form_id, form in self.forms.items()
         }
+        self.catalogue = Catalogue(engine)
         if not any(isinstance(listener, DossierTracker) for listener in engine.listeners):
             engine.add_listener(DossierTracker())
 
-    # -- catalogue --------------------------------------------------------------------------------
+    # -- catalogue (see dossiers/procedures.py) ------------------------------------------------------
     def seed_catalogue(self, folder: Path, actor: str = "seed") -> list[dict[str, Any]]:
-        """Load procedures and forms from ``folder`` (procedures/, forms/) into the catalogue; idempotent.
-
-        Each procedure's BPMN must be deployed and conform to the procedure's level.
-
-        Raises:
-            ValidationError: a file is malformed (names the file and field).
-            DefinitionError: a procedure is bound to a BPMN that is missing or below its level.
-        """
-        if not (folder / "procedures").is_dir():
-            return []
-        forms = load_forms(folder / "forms")
-        procedures = load_procedures(folder / "procedures", forms)
-        self.forms = forms
-        self._validators = {k: Draft202012Validator(v["schema"]) for k, v in forms.items()}
-        with self.engine.store.unit_of_work() as uow:
-            for procedure in procedures:
-                self._check_binding(uow, procedure)
-                store.upsert_procedure(uow.conn, self._procedure_row(procedure))
-        return [{"code": p["code"], "level": p["level"], "bpmn": p["bpmn"]} for p in procedures]
-
-    def _check_binding(self, uow: Any, procedure: Mapping[str, Any]) -> None:
-        head = uow.latest_definition(procedure["bpmn"])
-        if head is None:
-            raise DefinitionError(
-                f"Procedure {procedure['code']} is bound to '{procedure['bpmn']}', which is not deployed",
-                element_id=procedure["bpmn"],
-            )
-        row = uow.definition(head.id)
-        problems = check_level(
-            [(row.source_file, bytes(row.xml))],
-            int(procedure["level"]),
-            process_key=procedure["bpmn"],
-            resolve_missing=self.engine.resolver(uow),
-        )
-        if problems:
-            raise DefinitionError(
-                f"Procedure {procedure['code']} is level {procedure['level']} but '{procedure['bpmn']}' "
-                f"does not conform: {problems[0].message}",
-                file=row.source_file,
-                problems=[p.to_dict() for p in problems],
-            )
-
-    def _procedure_row(self, procedure: Mapping[str, Any]) -> dict[str, Any]:
-        return {
-            "code": procedure["code"],
-            "name": procedure["name"],
-            "level": procedure["level"],
-            "bpmn": procedure["bpmn"],
-            "agency_code": procedure["agency"]["code"],
-            "sector": procedure["sector"],
-            "decree_class": decree_42_class(procedure),
-            "record": json.dumps(dump_procedure(procedure), ensure_ascii=False),
-            "updated_at": self.engine.now(),
-        }
+        """Load procedures and forms from ``folder`` into the catalogue (``Catalogue.seed``)."""
+        seeded = self.catalogue.seed(folder, actor)
+        if self.catalogue.forms:
+            self.forms = dict(self.catalogue.forms)
+            self._validators = {k: Draft202012Validator(v["schema"]) for k, v in self.forms.items()}
+        return seeded
 
     def procedures(self) -> list[dict[str, Any]]:
         """Return the public catalogue."""
-        with self.engine.store.unit_of_work(write=False) as uow:
-            return store.list_procedures(uow.conn)
+        return self.catalogue.list()
 
     def procedure(self, code: str) -> dict[str, Any]:
-        """Return one procedure's level-1 information.
-
-        Raises:
-            NotFoundError: no such procedure.
-        """
-        with self.engine.store.unit_of_work(write=False) as uow:
-            found = store.get_procedure(uow.conn, code)
-        if found is None:
-            raise NotFoundError(f"No procedure {code}", code=code)
-        return found
+        """Return one procedure's level-1 information (raises NotFoundError)."""
+        return self.catalogue.get(code)
 
     def typed_procedure(self, code: str) -> dict[str, Any]:
-        """Return one procedure with typed values (Decimal amounts), as the fee and time rules need.
-
-        Raises:
-            NotFoundError: no such procedure.
-        """
-        record = self.procedure(code)
-        decree_class = record.pop("decree_42_class")
-        record.pop("updated_at")
-        return {**ProcedureSchema().load(record), "decree_42_class": decree_class}
+        """Return one procedure with typed values (raises NotFoundError)."""
+        return self.catalogue.typed(code)
 
     # -- submitting -------------------------------------------------------------------------------
     def submit(self, procedure_code: str, submission: Submission, *, owner: str) -> dict[str, Any]:
@@ -392,6 +325,11 @@ class DossierService:
         dossier["channel_name"] = CHANNEL_NAMES.get(dossier["channel"])
         return dossier
 
+    def dossiers(self, owner: str | None = None, status: int | None = None) -> list[dict[str, Any]]:
+        """Return dossiers, newest first, optionally of one owner or in one status."""
+        with self.engine.store.unit_of_work(write=False) as uow:
+            return store.list_dossiers(uow.conn, owner=owner, status=status)
+
     def document(self, code: str, kind: str) -> bytes:
         """Render a document of a dossier (receipt, supplement_request, refusal, apology, control_slip, ...).
 
@@ -404,6 +342,92 @@ class DossierService:
         procedure = self.typed_procedure(dossier["procedure_code"])
         data = self.engine.show(dossier["instance_id"])["data"] if dossier["instance_id"] else {}
         return documents.render(kind, dossier, procedure, data, self.engine.now())
+
+    def form_pdf(self, procedure_code: str, form_id: str) -> bytes:
+        """Return the blank template of one of a procedure's forms, to download and fill in (level 2+).
+
+        Raises:
+            NotFoundError: no such procedure, or the form is not one of its components'.
+        """
+        procedure = self.procedure(procedure_code)
+        if (
+            form_id not in {c.get("form") for c in procedure.get("components") or ()}
+            or form_id not in self.forms
+        ):
+            raise NotFoundError(f"Procedure {procedure_code} has no form {form_id}", form_id=form_id)
+        return render_form(self.forms[form_id])
+
+    def prefilled_form(self, code: str) -> bytes:
+        """Return the declaration form of a dossier filled with the data the applicant declared, to print.
+
+        Raises:
+            NotFoundError: no such dossier.
+            ConflictError: nothing has been declared yet.
+        """
+        dossier = self.dossier(code)
+        procedure = self.procedure(dossier["procedure_code"])
+        form_id = _declaration_form(procedure)
+        data = self.engine.show(dossier["instance_id"])["data"] if dossier["instance_id"] else {}
+        declared = data.get("form_data")
+        if form_id not in self.forms or not isinstance(declared, Mapping):
+            raise ConflictError(f"Dossier {code} has no declared form yet", code=code)
+        return render_form(self.forms[form_id], declared)
+
+    # -- the calendar's admin table ---------------------------------------------------------------
+    def calendar_days(self) -> list[dict[str, Any]]:
+        """Return the extra days off and make-up working days, in date order."""
+        with self.engine.store.unit_of_work(write=False) as uow:
+            return store.calendar_days_list(uow.conn)
+
+    def set_calendar_day(self, day: date, *, working: bool, note: str, actor: str) -> dict[str, Any]:
+        """Declare ``day`` a day off or a make-up working day (replacing an earlier declaration).
+
+        Raises:
+            ValidationError: no note saying which announcement it follows.
+        """
+        if not note or not note.strip():
+            raise ValidationError("Say which announcement the day follows", {"note": ["required"]})
+        values = {
+            "day": day,
+            "working": working,
+            "note": _nfc(note.strip()),
+            "created_by": actor,
+            "created_at": self.engine.now(),
+        }
+        with self.engine.store.unit_of_work() as uow:
+            store.set_calendar_day(uow.conn, values)
+        return values
+
+    def unset_calendar_day(self, day: date) -> None:
+        """Remove the declaration of a day.
+
+        Raises:
+            NotFoundError: the day has no declaration.
+        """
+        with self.engine.store.unit_of_work() as uow:
+            if not store.delete_calendar_day(uow.conn, day):
+                raise NotFoundError(f"{day.isoformat()} has no declaration", day=day.isoformat())
+
+    def seed_calendar(self, actor: str = "seed") -> int:
+        """Add the announced day swaps the holidays package lacks, unless an admin already declared them."""
+        now = self.engine.now()
+        rows = [(day, False) for day in ANNOUNCED_OVERRIDES.days_off]
+        rows += [(day, True) for day in ANNOUNCED_OVERRIDES.working_days]
+        with self.engine.store.unit_of_work() as uow:
+            added = [
+                store.add_calendar_day_if_absent(
+                    uow.conn,
+                    {
+                        "day": day,
+                        "working": working,
+                        "created_by": actor,
+                        "created_at": now,
+                        "note": "Hoán đổi ngày làm việc dịp Tết Dương lịch 2026 (12729/VPCP-KGVX)",
+                    },
+                )
+                for day, working in sorted(rows)
+            ]
+        return sum(added)
 
     def working_calendar(self) -> Any:
         """Return the working calendar with the stored overrides."""

@@ -162,3 +162,23 @@ def set_calendar_day(conn: Connection, values: Mapping[str, Any]) -> None:
     stmt = dialect.insert(calendar_days).values(**values)
     changes = {k: stmt.excluded[k] for k in values if k != "day"}
     conn.execute(stmt.on_conflict_do_update(index_elements=["day"], set_=changes))
+
+
+def calendar_days_list(conn: Connection) -> list[dict[str, Any]]:
+    """Return the override days in date order."""
+    rows = conn.execute(select(calendar_days).order_by(calendar_days.c.day))
+    return [dict(row._mapping) for row in rows]
+
+
+def add_calendar_day_if_absent(conn: Connection, values: Mapping[str, Any]) -> bool:
+    """Insert an override day unless the day already has one; return whether it was added."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(calendar_days).values(**values).on_conflict_do_nothing(index_elements=["day"])
+    return conn.execute(stmt.returning(calendar_days.c.day)).first() is not None
+
+
+def delete_calendar_day(conn: Connection, day: date) -> bool:
+    """Remove the override of a day; return whether there was one."""
+    from sqlalchemy import delete
+
+    return bool(conn.execute(delete(calendar_days).where(calendar_days.c.day == day)).rowcount)

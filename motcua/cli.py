@@ -330,8 +330,15 @@ def seed(demo: bool, as_json: bool) -> None:
     settings = Settings.from_env()
     documents = bundled_bpmn(settings.workflows_dir)
     results = _engine().deploy(documents, deployed_by="seed") if documents else []
-    procedures = build_dossiers(_engine(), settings).seed_catalogue(settings.workflows_dir)
-    payload = {"definitions": results, "procedures": procedures, "demo_users": []}
+    service = build_dossiers(_engine(), settings)
+    procedures = service.seed_catalogue(settings.workflows_dir)
+    calendar_days = service.seed_calendar()
+    payload = {
+        "definitions": results,
+        "procedures": procedures,
+        "calendar_days_added": calendar_days,
+        "demo_users": [],
+    }
 
     def human(p: dict[str, Any]) -> str:
         lines = [
@@ -358,6 +365,53 @@ def serve(host: str | None, port: int | None, as_json: bool) -> None:
     host, port = host or settings.host, port or settings.port
     _emit(as_json, {"listening": f"http://{host}:{port}"}, lambda p: f"motcua listening on {p['listening']}")
     waitress_serve(create_app(_engine()), host=host, port=port, threads=8)
+
+
+@main.group()
+def calendar() -> None:
+    """The admin table of extra days off and make-up working days."""
+
+
+def _dossiers() -> Any:
+    from .wiring import build_dossiers
+
+    return build_dossiers(_engine(), Settings.from_env())
+
+
+@calendar.command("list")
+@command
+def calendar_list(as_json: bool) -> None:
+    """List the declared days."""
+    rows = _dossiers().calendar_days()
+    _emit(
+        as_json,
+        rows,
+        lambda rs: (
+            "\n".join(f"{r['day']}\t{'làm việc' if r['working'] else 'nghỉ'}\t{r['note']}" for r in rs)
+            or "no declared days"
+        ),
+    )
+
+
+@calendar.command("set")
+@click.argument("day", type=click.DateTime(formats=["%Y-%m-%d"]))
+@click.option("--working/--off", required=True, help="A make-up working day, or an extra day off.")
+@click.option("--note", required=True, help="The announcement it follows.")
+@click.option("--by", "actor", default="admin")
+@command
+def calendar_set(day: datetime, working: bool, note: str, actor: str, as_json: bool) -> None:
+    """Declare DAY (YYYY-MM-DD) a working day or a day off."""
+    row = _dossiers().set_calendar_day(day.date(), working=working, note=note, actor=actor)
+    _emit(as_json, row, lambda r: f"{r['day']} {'working' if r['working'] else 'off'}: {r['note']}")
+
+
+@calendar.command("unset")
+@click.argument("day", type=click.DateTime(formats=["%Y-%m-%d"]))
+@command
+def calendar_unset(day: datetime, as_json: bool) -> None:
+    """Remove the declaration of DAY."""
+    _dossiers().unset_calendar_day(day.date())
+    _emit(as_json, {"day": day.date()}, lambda r: f"{r['day']} removed")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -16,7 +16,7 @@ LIFECYCLE = str(DATA / "engine" / "lifecycle.bpmn")
 
 @pytest.fixture
 def motcua(db_url, tmp_path):
-    env = {**os.environ, "MOTCUA_DATABASE_URL": db_url, "MOTCUA_WORKFLOWS_DIR": str(tmp_path / "none")}
+    env = {**os.environ, "MOTCUA_DATABASE_URL": db_url}
 
     def run(*args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
@@ -119,3 +119,19 @@ def test_an_unmigrated_database_gets_a_hint_not_a_traceback(tmp_path):
     )
     assert result.returncode == 1
     assert "motcua db upgrade" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("level", [1, 2, 3, 4])
+def test_bundled_levels_lint_clean_at_their_level(motcua, level):
+    motcua("db", "upgrade")
+    bpmn = Path(__file__).resolve().parents[2] / "workflows" / "bpmn" / f"dossier_l{level}.bpmn"
+    assert motcua.json("lint", str(bpmn), "--level", str(level))["problems"] == []
+
+
+def test_lint_level_4_without_payment_fails(motcua, tmp_path):
+    motcua("db", "upgrade")
+    source = (Path(__file__).resolve().parents[2] / "workflows" / "bpmn" / "dossier_l3.bpmn").read_text()
+    target = tmp_path / "dossier_l4.bpmn"
+    target.write_text(source.replace('"dossier_l3"', '"dossier_l4"'))
+    result = json.loads(motcua("lint", str(target), "--level", "4", "--json", expect=1).stdout)
+    assert any("payment" in p["message"] for p in result["problems"])
