@@ -6,7 +6,6 @@ It drives the engine facade (one unit of work per call) and keeps its own rows i
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -24,6 +23,7 @@ from . import documents, store
 from .calendar import ANNOUNCED_OVERRIDES
 from .catalogue import (
     compute_fees,
+    nfc,
     processing_time,
 )
 from .lifecycle import CHANNEL_NAMES, DossierTracker, calendar_for
@@ -45,16 +45,6 @@ class Submission:
     attachments: Sequence[Mapping[str, Any]] = ()
     pages: int = 1
     copies: int = 1
-
-
-def _nfc(value: Any) -> Any:
-    if isinstance(value, str):
-        return unicodedata.normalize("NFC", value)
-    if isinstance(value, dict):
-        return {k: _nfc(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_nfc(v) for v in value]
-    return value
 
 
 class DossierService:
@@ -110,7 +100,7 @@ class DossierService:
         procedure = self.typed_procedure(procedure_code)
         channel, delivery_method = submission.channel, submission.delivery_method
         self._check_submission(procedure, submission.applicant, channel, delivery_method)
-        applicant = _nfc(dict(submission.applicant))
+        applicant = nfc(dict(submission.applicant))
         fees = compute_fees(procedure, pages=submission.pages, copies=submission.copies)
         amount, unit = processing_time(procedure, channel)
         now = self.engine.now()
@@ -184,7 +174,7 @@ class DossierService:
             ValidationError: the data does not satisfy the form (``errors`` maps each field path).
             NotFoundError, TaskStateError, ConflictError: as ``Engine.complete_task``.
         """
-        data = dict(_nfc(dict(data or {})))
+        data = dict(nfc(dict(data or {})))
         form_id, payload = self._form_to_check(task_id, data)
         if form_id is not None:
             self._validate_form(form_id, payload)
@@ -261,7 +251,7 @@ class DossierService:
                 )
             now = self.engine.now()
             apology = {
-                "reason": _nfc(reason.strip()),
+                "reason": nfc(reason.strip()),
                 "new_due_at": new_due_at.isoformat(),
                 "previous_due_at": due.isoformat(),
                 "at": now.isoformat(),
@@ -293,7 +283,7 @@ class DossierService:
             store.update_dossier(
                 uow.conn,
                 code,
-                {"rating": score, "rating_comment": _nfc(comment), "rated_at": now, "updated_at": now},
+                {"rating": score, "rating_comment": nfc(comment), "rated_at": now, "updated_at": now},
             )
         return self.dossier(code)
 
@@ -390,7 +380,7 @@ class DossierService:
         values = {
             "day": day,
             "working": working,
-            "note": _nfc(note.strip()),
+            "note": nfc(note.strip()),
             "created_by": actor,
             "created_at": self.engine.now(),
         }
