@@ -1,29 +1,81 @@
-"""The application factory."""
+"""The application factory: the Flask app with its blueprints, OpenAPI document and error mapping."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Response
+from flask_smorest import Api as SmorestApi
 from sqlalchemy import text
+from werkzeug.exceptions import HTTPException
 
+from accounts.service import Accounts
+from dossiers.service import DossierService
 from engine.facade import Engine
+from motcua.settings import Settings
 
-from .errors import register_error_handlers
+from . import auth, auth_routes, catalogue, definitions, integrators, tasks
+from . import dossiers as dossier_routes
+from .errors import http_problem, register_error_handlers
+
+MAX_BODY_BYTES = 20 * 1024 * 1024  # attachments are limited further per file
 
 
-def create_app(engine: Engine, **config: Any) -> Flask:
-    """Return the Flask application serving ``engine``.
+class Api(SmorestApi):
+    """flask-smorest's Api, answering HTTP errors as RFC 9457 problem documents."""
+
+    def handle_http_exception(self, error: HTTPException) -> Response:
+        return http_problem(error)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    engine: Engine | None = None,
+    dossiers: DossierService | None = None,
+    accounts: Accounts | None = None,
+    **config: Any,
+) -> Flask:
+    """Return the Flask application.
 
     Args:
-        engine: the engine facade every view calls.
+        settings: where the database and workflows are (default: from the environment).
+        engine, dossiers, accounts: ready-made services (tests pass their own); built from settings if absent.
         config: extra Flask configuration (e.g. ``TESTING=True``).
     """
-    app = Flask(__name__)
-    app.config.update(JSON_SORT_KEYS=False, **config)
-    app.extensions["motcua.engine"] = engine
-    register_error_handlers(app)
+    from motcua.wiring import build_dossiers, build_engine
 
+    settings = settings or Settings.from_env()
+    engine = engine or build_engine(settings)
+    dossiers = dossiers or build_dossiers(engine, settings)
+    accounts = accounts or Accounts(engine.store, engine.clock)
+    app = Flask(__name__)
+    app.config.update(
+        API_TITLE="motcua",
+        API_VERSION="1.0",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api/v1",
+        OPENAPI_JSON_PATH="openapi.json",
+        MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
+        JSON_SORT_KEYS=False,
+        **config,
+    )
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.extensions["motcua.engine"] = engine
+    app.extensions["motcua.dossiers"] = dossiers
+    app.extensions["motcua.accounts"] = accounts
+    register_error_handlers(app)
+    app.before_request(auth.load_principal)
+    api = Api(app)
+    api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    api.spec.components.security_scheme("apiKey", {"type": "apiKey", "in": "header", "name": "X-API-Key"})
+    for module in (auth_routes, catalogue, dossier_routes, tasks, definitions, integrators):
+        api.register_blueprint(module.blp)
+    _health(app, engine)
+    return app
+
+
+def _health(app: Flask, engine: Engine) -> None:
     @app.get("/healthz")
     def healthz() -> tuple[dict[str, Any], int]:
         try:
@@ -32,5 +84,3 @@ def create_app(engine: Engine, **config: Any) -> Flask:
         except Exception as exc:
             return {"status": "unhealthy", "database": f"unreachable: {type(exc).__name__}"}, 503
         return {"status": "ok", "database": "ok"}, 200
-
-    return app

@@ -1,25 +1,32 @@
-"""Map the domain error tree to RFC 9457 problem documents, in one place."""
+"""Map domain errors and HTTP errors to RFC 9457 problem documents, in one place."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from flask import Flask, Response, json
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from engine.errors import (
+    AuthenticationError,
     ConflictError,
     DefinitionError,
+    ForbiddenError,
     HandlerError,
     MotcuaError,
     NotFoundError,
     ScriptError,
+    ThrottledError,
     ValidationError,
 )
 
+PROBLEM = "application/problem+json"
 STATUS: list[tuple[type[MotcuaError], int]] = [
     (ValidationError, 422),
     (DefinitionError, 422),
+    (AuthenticationError, 401),
+    (ForbiddenError, 403),
+    (ThrottledError, 429),
     (NotFoundError, 404),
     (ConflictError, 409),
     (ScriptError, 422),
@@ -28,10 +35,15 @@ STATUS: list[tuple[type[MotcuaError], int]] = [
 ]
 
 
-def problem(status: int, title: str, detail: str, **extra: Any) -> Response:
+def problem(
+    status: int, title: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
+) -> Response:
     """Return an ``application/problem+json`` response."""
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
-    return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype="application/problem+json")
+    response = Response(json.dumps(body, ensure_ascii=False), status=status, mimetype=PROBLEM)
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
 
 
 def status_of(error: MotcuaError) -> int:
@@ -39,17 +51,53 @@ def status_of(error: MotcuaError) -> int:
     return next(status for cls, status in STATUS if isinstance(error, cls))
 
 
+def domain_problem(error: MotcuaError) -> Response:
+    """Turn a domain error into its problem document."""
+    details = {k: v for k, v in error.details.items() if k != "errors"}
+    extra: dict[str, Any] = {"code": error.code, **details}
+    if isinstance(error, ValidationError):
+        extra["errors"] = error.errors
+    headers = {}
+    if isinstance(error, AuthenticationError):
+        headers["WWW-Authenticate"] = 'Bearer realm="motcua"'
+    if isinstance(error, ThrottledError):
+        headers["Retry-After"] = str(error.retry_after)
+    status = status_of(error)
+    return problem(status, error.code.replace("_", " ").capitalize(), error.message, headers, **extra)
+
+
+def http_problem(error: HTTPException) -> Response:
+    """Turn an HTTP exception (including webargs' 422 with field messages) into a problem document."""
+    status = error.code or 500
+    data = getattr(error, "data", None) or {}
+    extra: dict[str, Any] = {}
+    messages = data.get("messages") if isinstance(data, dict) else None
+    detail: Any
+    if messages:
+        extra["errors"] = _flatten(messages)
+        detail = "The request has invalid fields"
+    elif isinstance(error, RequestEntityTooLarge):
+        detail = "The request body is larger than this endpoint accepts"
+    else:
+        detail = data.get("message") if isinstance(data, dict) and data.get("message") else error.description
+    return problem(status, error.name, str(detail or error.name), **extra)
+
+
+def _flatten(messages: Any, prefix: str = "") -> dict[str, list[str]]:
+    """webargs nests messages by location and field; flatten to ``{"field.sub": [...]}``."""
+    flat: dict[str, list[str]] = {}
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            name = str(key) if key not in ("json", "query", "form", "files", "headers", "view_args") else ""
+            path = ".".join(p for p in (prefix, name) if p)
+            flat.update(_flatten(value, path))
+    elif isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        flat[prefix or "_body"] = list(messages)
+    else:
+        flat[prefix or "_body"] = [str(messages)]
+    return flat
+
+
 def register_error_handlers(app: Flask) -> None:
-    """Install the handlers that turn domain and HTTP errors into problem documents."""
-
-    @app.errorhandler(MotcuaError)
-    def on_domain_error(error: MotcuaError) -> Response:
-        details = {k: v for k, v in error.details.items() if k != "errors"}
-        extra: dict[str, Any] = {"code": error.code, **details}
-        if isinstance(error, ValidationError):
-            extra["errors"] = error.errors
-        return problem(status_of(error), error.code.replace("_", " ").capitalize(), error.message, **extra)
-
-    @app.errorhandler(HTTPException)
-    def on_http_error(error: HTTPException) -> Response:
-        return problem(error.code or 500, error.name, error.description or error.name)
+    """Install the handlers that turn domain errors into problem documents."""
+    app.register_error_handler(MotcuaError, domain_problem)

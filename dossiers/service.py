@@ -31,6 +31,7 @@ from .procedures import Catalogue
 from .status import CHANNELS, FINAL, STATUS_NAMES, Status
 
 DELIVERY_METHODS = ("online", "desk", "post")
+FORMATS = Draft202012Validator.FORMAT_CHECKER  # dates, e-mail addresses: checked, not just annotated
 # Tasks where the applicant declares the procedure's form (see workflows/CONVENTIONS.md).
 DECLARATION_TASK_FORMS = frozenset({"dossier_submission", "form_download"})
 
@@ -59,7 +60,8 @@ class DossierService:
         self.engine = engine
         self.forms: dict[str, Any] = dict(forms or {})
         self._validators = {
-            form_id: Draft202012Validator(form["schema"]) for form_id, form in self.forms.items()
+            form_id: Draft202012Validator(form["schema"], format_checker=FORMATS)
+            for form_id, form in self.forms.items()
         }
         self.catalogue = Catalogue(engine)
         if not any(isinstance(listener, DossierTracker) for listener in engine.listeners):
@@ -71,7 +73,9 @@ class DossierService:
         seeded = self.catalogue.seed(folder, actor)
         if self.catalogue.forms:
             self.forms = dict(self.catalogue.forms)
-            self._validators = {k: Draft202012Validator(v["schema"]) for k, v in self.forms.items()}
+            self._validators = {
+                k: Draft202012Validator(v["schema"], format_checker=FORMATS) for k, v in self.forms.items()
+            }
         return seeded
 
     def procedures(self) -> list[dict[str, Any]]:
@@ -197,6 +201,14 @@ class DossierService:
             return None, None
         return form_id, data.get("form_data")
 
+    def form_schema_for(self, task: Mapping[str, Any], dossier: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Return the form (id, title, JSON Schema) a task asks the caller to fill, if it is a known form."""
+        form_id = task.get("form_ref")
+        if form_id in DECLARATION_TASK_FORMS:
+            form_id = _declaration_form(self.procedure(dossier["procedure_code"]))
+        form = self.forms.get(form_id or "")
+        return dict(form) if form else None
+
     def _validate_form(self, form_id: str, payload: Any) -> None:
         errors: dict[str, list[str]] = {}
         if not isinstance(payload, Mapping):
@@ -315,10 +327,35 @@ class DossierService:
         dossier["channel_name"] = CHANNEL_NAMES.get(dossier["channel"])
         return dossier
 
-    def dossiers(self, owner: str | None = None, status: int | None = None) -> list[dict[str, Any]]:
-        """Return dossiers, newest first, optionally of one owner or in one status."""
+    def task_queue(self, where: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Return ready dossier tasks, earliest due first, restricted by ``where`` (``store.task_queue``)."""
         with self.engine.store.unit_of_work(write=False) as uow:
-            return store.list_dossiers(uow.conn, owner=owner, status=status)
+            return store.task_queue(uow.conn, where)
+
+    def task_with_dossier(self, task_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Return a ready task and the dossier it belongs to.
+
+        Raises:
+            NotFoundError: no such ready task, or it belongs to no dossier.
+        """
+        with self.engine.store.unit_of_work(write=False) as uow:
+            row = uow.ready_task(task_id)
+            if row is None and uow.task_was_completed(task_id):
+                raise TaskStateError(
+                    f"Task {task_id} is no longer ready: it was already completed", task_id=task_id
+                )
+            head = uow.instance_head(row.instance_id) if row is not None else None
+            dossier = store.get_dossier(uow.conn, head.business_key) if head and head.business_key else None
+        if row is None or dossier is None:
+            raise NotFoundError(f"Task {task_id} does not exist or is not ready", task_id=task_id)
+        return dict(row._mapping), dossier
+
+    def dossiers(
+        self, where: Mapping[str, Any] | None = None, *, offset: int = 0, limit: int = 100
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Return a page of dossiers, newest first, matching ``where``; and how many match in all."""
+        with self.engine.store.unit_of_work(write=False) as uow:
+            return store.list_dossiers(uow.conn, where or {}, offset=offset, limit=limit)
 
     def document(self, code: str, kind: str) -> bytes:
         """Render a document of a dossier (receipt, supplement_request, refusal, apology, control_slip, ...).

@@ -77,15 +77,24 @@ def update_dossier(conn: Connection, code: str, values: Mapping[str, Any]) -> No
 
 
 def list_dossiers(
-    conn: Connection, *, owner: str | None = None, status: int | None = None, limit: int = 100
-) -> list[dict[str, Any]]:
-    """Return dossiers, newest first, optionally of one owner or status."""
-    query = select(dossiers).order_by(dossiers.c.submitted_at.desc()).limit(limit)
-    if owner is not None:
-        query = query.where(dossiers.c.owner == owner)
-    if status is not None:
-        query = query.where(dossiers.c.status == status)
-    return [decode(row) for row in conn.execute(query)]
+    conn: Connection, where: Mapping[str, Any], *, offset: int = 0, limit: int = 100
+) -> tuple[list[dict[str, Any]], int]:
+    """Return one page of dossiers, newest first (code breaks ties), and how many match in all.
+
+    ``where`` may hold owner, agency_code and status.
+    """
+    from sqlalchemy import func
+
+    conditions = [dossiers.c[key] == value for key, value in where.items() if value is not None]
+    total = conn.execute(select(func.count()).select_from(dossiers).where(*conditions)).scalar_one()
+    query = (
+        select(dossiers)
+        .where(*conditions)
+        .order_by(dossiers.c.submitted_at.desc(), dossiers.c.code.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return [decode(row) for row in conn.execute(query)], int(total)
 
 
 # -- pauses and handovers ---------------------------------------------------------------------------
@@ -182,3 +191,38 @@ def delete_calendar_day(conn: Connection, day: date) -> bool:
     from sqlalchemy import delete
 
     return bool(conn.execute(delete(calendar_days).where(calendar_days.c.day == day)).rowcount)
+
+
+def task_queue(conn: Connection, where: Mapping[str, Any], limit: int = 500) -> list[dict[str, Any]]:
+    """Return ready tasks of dossiers with their dossier's code, status and due date, earliest due first.
+
+    ``where`` may hold: agency_code and lanes (an official's queue), owner (an applicant's own dossiers),
+    procedure_code, status, due_before.
+    """
+    from engine.tables import ready_tasks
+
+    query = (
+        select(
+            ready_tasks,
+            dossiers.c.code.label("dossier_code"),
+            dossiers.c.procedure_code,
+            dossiers.c.status.label("dossier_status"),
+            dossiers.c.due_at,
+            dossiers.c.agency_code,
+        )
+        .join(dossiers, dossiers.c.instance_id == ready_tasks.c.instance_id)
+        .order_by(dossiers.c.due_at.is_(None), dossiers.c.due_at, ready_tasks.c.created_at, ready_tasks.c.id)
+        .limit(limit)
+    )
+    clauses = {
+        "agency_code": lambda v: dossiers.c.agency_code == v,
+        "lanes": lambda v: ready_tasks.c.lane.in_(v),
+        "procedure_code": lambda v: dossiers.c.procedure_code == v,
+        "status": lambda v: dossiers.c.status == v,
+        "due_before": lambda v: dossiers.c.due_at < v,
+        "owner": lambda v: dossiers.c.owner == v,
+    }
+    for key, value in where.items():
+        if value is not None:
+            query = query.where(clauses[key](value))
+    return [dict(row._mapping) for row in conn.execute(query)]

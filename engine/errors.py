@@ -120,3 +120,25 @@ class UnknownOperatorError(HandlerError):
 
     def __init__(self, operator: str) -> None:
         super().__init__(f"No handler is registered for operator '{operator}'", operator=operator)
+
+
+class AuthenticationError(MotcuaError):
+    """The caller is not who they claim, or did not say (missing, wrong, expired or revoked credentials)."""
+
+    code = "unauthenticated"
+
+
+class ForbiddenError(MotcuaError):
+    """The caller is known but may not do this."""
+
+    code = "forbidden"
+
+
+class ThrottledError(MotcuaError):
+    """Too many attempts in a short time; ``retry_after`` says how many seconds to wait."""
+
+    code = "too_many_attempts"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.retry_after = retry_after

@@ -9,6 +9,8 @@ of the instance decides whether the cached workflow is still current.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
@@ -16,10 +18,11 @@ from typing import Any
 
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
+from sqlalchemy.exc import IntegrityError
 
 from . import sandbox
 from .definitions import Definitions
-from .errors import NotFoundError
+from .errors import ConflictError, NotFoundError
 from .instance_ops import InstanceOps
 from .projection import project
 from .runtime import (
@@ -107,6 +110,7 @@ class Engine(InstanceOps):
         business_key: str | None = None,
         actor: str = "system",
         prepare: Preparer | None = None,
+        instance_id: str | None = None,
     ) -> dict[str, Any]:
         """Start an instance of the latest version of process ``key`` and run it to its first wait.
 
@@ -116,6 +120,7 @@ class Engine(InstanceOps):
             business_key: the business key (e.g. a dossier code).
             actor: who starts it.
             prepare: runs first in the same transaction and returns (business key, extra data).
+            instance_id: the id to give the instance (default: a new UUID).
 
         Returns:
             The instance view (id, status, ready tasks, ...).
@@ -137,7 +142,7 @@ class Engine(InstanceOps):
             spec, subprocess_specs = self.library.specs(uow, head.id)
             workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=self.script_engine)
             instance = Instance(
-                id=str(uuid.uuid4()),
+                id=instance_id or str(uuid.uuid4()),
                 definition_id=head.id,
                 process_key=key,
                 business_key=business_key,
@@ -154,6 +159,65 @@ class Engine(InstanceOps):
             self.save(uow, instance, log, started_by=actor)
         self.instances.put(instance)
         return summary(instance)
+
+    def start_once(
+        self,
+        key: str,
+        data: dict[str, Any] | None,
+        *,
+        owner: str,
+        idempotency_key: str,
+        business_key: str | None = None,
+    ) -> tuple[dict[str, Any], bool]:
+        """Start an instance unless ``owner`` already did with the same ``idempotency_key``.
+
+        The key is recorded in the start's own transaction, so a retried request (even two at once) yields
+        the same instance and never a second one.
+
+        Returns:
+            (instance view, True when this call started it).
+
+        Raises:
+            ConflictError: the key was already used for a different request.
+            NotFoundError, ValidationError: as ``start``.
+        """
+        request = json.dumps([key, data, business_key], sort_keys=True, default=str, ensure_ascii=False)
+        digest = hashlib.sha256(request.encode()).hexdigest()
+        earlier = self._earlier_start(owner, idempotency_key, digest)
+        if earlier is not None:
+            return self.show(earlier), False
+        new_id = str(uuid.uuid4())
+
+        def record(conn: Any) -> tuple[str | None, dict[str, Any]]:
+            UnitOfWork(conn).insert_start_request(
+                {
+                    "owner": owner,
+                    "key": idempotency_key,
+                    "request_sha256": digest,
+                    "instance_id": new_id,
+                    "created_at": self.clock.now(),
+                }
+            )
+            return business_key, {}
+
+        try:
+            return self.start(key, data, business_key, actor=owner, prepare=record, instance_id=new_id), True
+        except IntegrityError:  # the same key started concurrently: answer with that instance
+            earlier = self._earlier_start(owner, idempotency_key, digest)
+            if earlier is None:
+                raise
+            return self.show(earlier), False
+
+    def _earlier_start(self, owner: str, key: str, digest: str) -> str | None:
+        with self.store.unit_of_work(write=False) as uow:
+            row = uow.start_request(owner, key)
+        if row is None:
+            return None
+        if row.request_sha256 != digest:
+            raise ConflictError(
+                "This Idempotency-Key was already used for a different request", idempotency_key=key
+            )
+        return str(row.instance_id)
 
     def checkout(self, uow: UnitOfWork, instance_id: str, known_version: int | None = None) -> Instance:
         """Return the live instance for a unit of work: the cached one if still current, else loaded.

@@ -194,6 +194,15 @@ class UnitOfWork:
         self._sync_timers(instance_id, old.timers, new.timers)
         self._sync_subscriptions(instance_id, old.subscriptions, new.subscriptions)
 
+    def start_request(self, owner: str, key: str) -> AnyRow | None:
+        """Return the recorded start of an Idempotency-Key, or None."""
+        r = t.start_requests.c
+        return self.conn.execute(select(t.start_requests).where(r.owner == owner, r.key == key)).first()
+
+    def insert_start_request(self, values: dict[str, Any]) -> None:
+        """Record an Idempotency-Key with the instance it starts."""
+        self.conn.execute(insert(t.start_requests).values(**values))
+
     def list_instances(
         self,
         *,

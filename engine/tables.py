@@ -166,3 +166,14 @@ incidents = Table(
     Column("resolved_at", UTCDateTime),
     Column("resolved_by", String(200)),
 )
+
+# Integrators' Idempotency-Key: one started instance per (caller, key), recorded in the start's transaction.
+start_requests = Table(
+    "start_requests",
+    metadata,
+    Column("owner", String(200), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("request_sha256", String(64), nullable=False),
+    Column("instance_id", String(36), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)

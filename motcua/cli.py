@@ -414,5 +414,10 @@ def calendar_unset(day: datetime, as_json: bool) -> None:
     _emit(as_json, {"day": day.date()}, lambda r: f"{r['day']} removed")
 
 
+from .cli_users import users  # noqa: E402 - cli_users imports this module's helpers
+
+main.add_command(users)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

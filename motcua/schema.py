@@ -13,6 +13,7 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 def full_metadata() -> MetaData:
     """Return the metadata of every table of the application (engine and dossier domain)."""
+    import accounts.tables  # noqa: F401 - registers the identity tables
     import dossiers.tables  # noqa: F401 - registers the dossier tables
     from engine.tables import metadata
 

@@ -14,7 +14,7 @@ from handlers import default_registry
 def client(db_url):
     registry = default_registry()
     engine = Engine(Store(create_db_engine(db_url)), dispatcher=registry.dispatch)
-    yield create_app(engine, TESTING=True).test_client()
+    yield create_app(engine=engine, TESTING=True).test_client()
     engine.store.engine.dispose()
 
 
@@ -36,5 +36,5 @@ def test_unreachable_database_is_unhealthy(tmp_path):
     engine = Engine(
         Store(create_db_engine(f"sqlite:///{tmp_path}/missing/dir/x.db")), dispatcher=registry.dispatch
     )
-    response = create_app(engine, TESTING=True).test_client().get("/healthz")
+    response = create_app(engine=engine, TESTING=True).test_client().get("/healthz")
     assert response.status_code == 503 and response.get_json()["status"] == "unhealthy"

@@ -32,7 +32,7 @@ def test_a_failed_start_gives_its_number_back(desk, monkeypatch):
             desk.submit(CERTIFIED_COPY)
     second = desk.submit(CERTIFIED_COPY)["code"]
     assert (first[-4:], second[-4:]) == ("0001", "0002")
-    assert sorted(d["code"] for d in desk.service.dossiers()) == [first, second]
+    assert sorted(d["code"] for d in desk.service.dossiers()[0]) == [first, second]
 
 
 @pytest.mark.parametrize("count", [200])

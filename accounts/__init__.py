@@ -1,0 +1,1 @@
+"""Identity: users and their roles, login with throttling, bearer tokens and integrator API keys."""

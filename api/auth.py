@@ -1,0 +1,87 @@
+"""Who is calling: bearer tokens for people, API keys for integrators; and who may do what.
+
+The principal is resolved once per request (``before_request``); views declare what they need with
+``require_roles`` or ``require_scope``, which raise the domain's 401/403 errors.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from accounts.service import Principal
+from flask import current_app, g, request
+
+from engine.errors import AuthenticationError, ForbiddenError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def load_principal() -> None:
+    """Resolve the caller from the ``Authorization: Bearer`` or ``X-API-Key`` header into ``g.principal``.
+
+    Raises:
+        AuthenticationError: credentials were sent but are wrong, expired or revoked.
+    """
+    g.principal = None
+    accounts = current_app.extensions["motcua.accounts"]
+    header = request.headers.get("Authorization", "")
+    api_key = request.headers.get("X-API-Key")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise AuthenticationError("Use 'Authorization: Bearer <token>'")
+        g.principal = accounts.authenticate_token(token.strip())
+    elif api_key:
+        g.principal = accounts.authenticate_api_key(api_key.strip())
+
+
+def principal() -> Principal:
+    """Return the authenticated caller.
+
+    Raises:
+        AuthenticationError: nobody is logged in.
+    """
+    who = getattr(g, "principal", None)
+    if who is None:
+        raise AuthenticationError("Log in first: this needs a bearer token or an API key")
+    return who
+
+
+def optional_principal() -> Principal | None:
+    """Return the caller if any credentials were sent."""
+    return getattr(g, "principal", None)
+
+
+def require_roles(*roles: str) -> Callable[[F], F]:
+    """Allow a view only to callers holding one of ``roles`` (admins always pass)."""
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            who = principal()
+            if not who.has(*roles, "admin"):
+                raise ForbiddenError(f"This needs the role {' or '.join(roles)}")
+            return view(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def require_scope(scope: str) -> Callable[[F], F]:
+    """Allow a view to API keys with ``scope``, and to logged-in integrators and admins."""
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            who = principal()
+            allowed = scope in who.scopes if who.via == "api_key" else who.has("integrator", "admin")
+            if not allowed:
+                raise ForbiddenError(f"This needs an integrator key with the scope '{scope}'")
+            return view(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate

@@ -1,0 +1,204 @@
+"""Dossiers: applicants submit and track them; officials of the agency read them; documents as PDF."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, current_app, url_for
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from dossiers.access import check_see
+from dossiers.service import DossierService, Submission
+from dossiers.status import STATUS_NAMES, Status
+
+from .auth import principal, require_roles
+from .schemas import PageInfo, PageQuery
+
+blp = Blueprint(
+    "dossiers", __name__, url_prefix="/api/v1/dossiers", description="Hồ sơ: submit and track dossiers"
+)
+DOCUMENT_KINDS = ("receipt", "supplement_request", "refusal", "apology", "control_slip", "declaration")
+
+
+def _service() -> DossierService:
+    service: DossierService = current_app.extensions["motcua.dossiers"]
+    return service
+
+
+class ApplicantSchema(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    id_number = fields.String(validate=validate.Regexp(r"^[A-Za-z0-9]{6,20}$"))
+    address = fields.String(validate=validate.Length(max=500))
+    phone = fields.String(validate=validate.Regexp(r"^(\+84|0)[0-9]{9,10}$"))
+    email = fields.Email()
+
+
+class SubmitSchema(Schema):
+    procedure_code = fields.String(required=True, validate=validate.Length(min=1, max=40))
+    applicant = fields.Nested(ApplicantSchema, required=True)
+    channel = fields.String(load_default="online", validate=validate.OneOf(["online", "in_person", "post"]))
+    delivery_method = fields.String(validate=validate.OneOf(["online", "desk", "post"]))
+    pages = fields.Integer(load_default=1, validate=validate.Range(min=1, max=10_000))
+    copies = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000))
+
+
+class StatusSchema(Schema):
+    code = fields.Integer(required=True)
+    name = fields.String(required=True)
+
+
+class TaskRefSchema(Schema):
+    id = fields.String(required=True)
+    element_id = fields.String(required=True)
+    title = fields.String(allow_none=True)
+    lane = fields.String(allow_none=True)
+    form_ref = fields.String(allow_none=True)
+
+
+class HandoverSchema(Schema):
+    at = fields.DateTime()
+    element_id = fields.String()
+    from_role = fields.String(allow_none=True)
+    to_role = fields.String(allow_none=True)
+    actor = fields.String()
+    result = fields.String(allow_none=True)
+    note = fields.String(allow_none=True)
+
+
+class DossierSchema(Schema):
+    code = fields.String(required=True)
+    procedure_code = fields.String(required=True)
+    level = fields.Integer(required=True)
+    agency_code = fields.String(required=True)
+    status = fields.Method("dump_status", metadata={"description": "TrangThaiHoSo code and name"})
+    channel = fields.String(attribute="channel_name")
+    delivery_method = fields.String(allow_none=True)
+    applicant = fields.Dict()
+    submitted_at = fields.DateTime()
+    received_at = fields.DateTime(allow_none=True)
+    due_at = fields.DateTime(allow_none=True)
+    finished_at = fields.DateTime(allow_none=True)
+    outcome = fields.String(allow_none=True)
+    supplement_items = fields.List(fields.String(), allow_none=True)
+    refusal_reason = fields.String(allow_none=True)
+    apology = fields.Dict(allow_none=True)
+    withdrawn_at = fields.DateTime(allow_none=True)
+    rating = fields.Integer(allow_none=True)
+    tasks = fields.List(fields.Nested(TaskRefSchema))
+    handovers = fields.List(fields.Nested(HandoverSchema))
+    documents = fields.Method("dump_documents")
+
+    def dump_status(self, dossier: dict[str, Any]) -> dict[str, Any]:
+        return {"code": dossier["status"], "name": STATUS_NAMES[Status(dossier["status"])]}
+
+    def dump_documents(self, dossier: dict[str, Any]) -> list[str]:
+        return [url_for("dossiers.Document", code=dossier["code"], kind=kind) for kind in DOCUMENT_KINDS]
+
+
+class DossierListQuery(PageQuery):
+    status = fields.Integer(validate=validate.Range(min=1, max=10))
+
+
+class DossierPage(Schema):
+    items = fields.List(fields.Nested(DossierSchema), required=True)
+    page = fields.Nested(PageInfo, required=True)
+
+
+class RatingSchema(Schema):
+    score = fields.Integer(required=True, validate=validate.Range(min=1, max=5))
+    comment = fields.String(validate=validate.Length(max=2000), load_default=None)
+
+
+def _visible(code: str) -> dict[str, Any]:
+    dossier = _service().dossier(code)
+    check_see(principal(), dossier)
+    return dossier
+
+
+@blp.route("")
+class Dossiers(MethodView):
+    @blp.arguments(SubmitSchema)
+    @blp.response(201, DossierSchema)
+    @blp.doc(security=[{"bearer": []}])
+    @require_roles("applicant")
+    def post(self, body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
+        """Submit a dossier for a procedure of level 2 or more; its process starts at once."""
+        submission = Submission(
+            applicant=body["applicant"],
+            channel=body["channel"],
+            delivery_method=body.get("delivery_method"),
+            pages=body["pages"],
+            copies=body["copies"],
+        )
+        dossier = _service().submit(body["procedure_code"], submission, owner=principal().username)
+        return dossier, 201, {"Location": url_for("dossiers.Dossier", code=dossier["code"])}
+
+    @blp.arguments(DossierListQuery, location="query")
+    @blp.response(200, DossierPage)
+    @blp.doc(security=[{"bearer": []}])
+    def get(self, query: dict[str, Any]) -> dict[str, Any]:
+        """List the dossiers the caller may see: an applicant's own, an official's agency's; newest first."""
+        who = principal()
+        if who.has("admin"):
+            where: dict[str, Any] = {}
+        elif who.has("reception", "specialist", "leader"):
+            where = {"agency_code": who.agency_code}
+        else:
+            where = {"owner": who.username}
+        where["status"] = query.get("status")
+        offset = (query["page"] - 1) * query["per_page"]
+        items, total = _service().dossiers(where, offset=offset, limit=query["per_page"])
+        return {
+            "items": [{**d, "tasks": [], "handovers": [], "channel_name": None} for d in items],
+            "page": {"page": query["page"], "per_page": query["per_page"], "total": total},
+        }
+
+
+@blp.route("/<string:code>")
+class Dossier(MethodView):
+    @blp.response(200, DossierSchema)
+    @blp.doc(security=[{"bearer": []}])
+    def get(self, code: str) -> dict[str, Any]:
+        """Track a dossier: status, due date, tasks waiting, the process-control slip, documents."""
+        dossier = _visible(code)
+        if not principal().has("reception", "specialist", "leader", "admin"):
+            dossier["tasks"] = [t for t in dossier["tasks"] if t["lane"] == "applicant"]
+        return dossier
+
+
+@blp.route("/<string:code>/withdraw")
+class Withdraw(MethodView):
+    @blp.response(200, DossierSchema)
+    @blp.doc(security=[{"bearer": []}])
+    def post(self, code: str) -> dict[str, Any]:
+        """Withdraw a dossier (the applicant's request, status 7)."""
+        return _service().withdraw(code, actor=principal().username)
+
+
+@blp.route("/<string:code>/rating")
+class Rating(MethodView):
+    @blp.arguments(RatingSchema)
+    @blp.response(200, DossierSchema)
+    @blp.doc(security=[{"bearer": []}])
+    def post(self, body: dict[str, Any], code: str) -> dict[str, Any]:
+        """Rate the service (1-5) once the result was returned."""
+        return _service().rate(code, body["score"], body.get("comment"), actor=principal().username)
+
+
+@blp.route("/<string:code>/documents/<string:kind>")
+class Document(MethodView):
+    @blp.response(200, content_type="application/pdf")
+    @blp.doc(security=[{"bearer": []}])
+    def get(self, code: str, kind: str) -> Response:
+        """Download a document of the dossier as PDF (receipt, supplement_request, refusal, apology,
+        control_slip, or the pre-filled declaration)."""
+        _visible(code)
+        service = _service()
+        pdf = service.prefilled_form(code) if kind == "declaration" else service.document(code, kind)
+        return Response(
+            pdf,
+            mimetype="application/pdf",
+            headers={"Content-Disposition": f'inline; filename="{code}-{kind}.pdf"'},
+        )

@@ -1,0 +1,106 @@
+"""What other systems do over HTTP: start processes (idempotently) and deliver messages."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import current_app, request, url_for
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from engine.errors import ValidationError
+from engine.facade import Engine
+
+from .auth import principal, require_scope
+
+blp = Blueprint(
+    "integrators", __name__, url_prefix="/api/v1", description="Integrators: processes and messages"
+)
+_KEY = re.compile(r"^[A-Za-z0-9._:-]{1,200}$")
+
+
+def _valid_key(key: str) -> bool:
+    return bool(_KEY.match(key))
+
+
+def _engine() -> Engine:
+    engine: Engine = current_app.extensions["motcua.engine"]
+    return engine
+
+
+class StartSchema(Schema):
+    data = fields.Dict(keys=fields.String(), load_default=dict)
+    business_key = fields.String(validate=validate.Length(min=1, max=200), load_default=None)
+
+
+class InstanceSchema(Schema):
+    id = fields.String(required=True)
+    process_key = fields.String(required=True)
+    business_key = fields.String(allow_none=True)
+    status = fields.String(required=True)
+    row_version = fields.Integer(required=True)
+    tasks = fields.List(fields.Dict())
+    timers = fields.List(fields.Dict())
+    subscriptions = fields.List(fields.Dict())
+
+
+class MessageSchema(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    correlation = fields.Dict(keys=fields.String(), load_default=dict)
+    data = fields.Dict(keys=fields.String(), load_default=dict)
+
+
+@blp.route("/processes/<string:key>/instances")
+class Instances(MethodView):
+    @blp.arguments(StartSchema)
+    @blp.response(201, InstanceSchema)
+    @blp.alt_response(
+        200,
+        schema=InstanceSchema,
+        description="The instance an earlier request with the same Idempotency-Key started",
+    )
+    @blp.doc(
+        security=[{"apiKey": []}, {"bearer": []}],
+        parameters=[{"in": "header", "name": "Idempotency-Key", "schema": {"type": "string"}}],
+    )
+    @require_scope("processes:start")
+    def post(self, body: dict[str, Any], key: str) -> tuple[dict[str, Any], int, dict[str, str]]:
+        """Start an instance of the latest version of process ``key``; a repeated Idempotency-Key returns the
+        instance the first request started."""
+        who = principal()
+        idempotency_key = request.headers.get("Idempotency-Key")
+        if idempotency_key is None:
+            view = _engine().start(key, body["data"], body["business_key"], actor=who.username)
+            created = True
+        else:
+            if not _valid_key(idempotency_key):
+                raise ValidationError(
+                    "Bad Idempotency-Key", {"Idempotency-Key": ["1-200 letters, digits, ._:-"]}
+                )
+            view, created = _engine().start_once(
+                key,
+                body["data"],
+                owner=who.username,
+                idempotency_key=idempotency_key,
+                business_key=body["business_key"],
+            )
+        location = url_for("integrators.Instances", key=key) + f"/{view['id']}"
+        return view, 201 if created else 200, {"Location": location}
+
+
+@blp.route("/messages")
+class Messages(MethodView):
+    @blp.arguments(MessageSchema)
+    @blp.response(202, InstanceSchema)
+    @blp.doc(security=[{"apiKey": []}, {"bearer": []}])
+    @require_scope("messages:send")
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Deliver a message to the one instance waiting for it with these correlation values."""
+        if not body["correlation"]:
+            raise ValidationError("A message needs correlation values", {"correlation": ["required"]})
+        view: dict[str, Any] = _engine().send_message(
+            body["name"], body["correlation"], body["data"], actor=principal().username
+        )
+        return view

@@ -1,0 +1,115 @@
+"""Task queues: officials work the tasks of their agency and lane; applicants answer their own."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import current_app
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from dossiers.access import check_act, queue_filter
+from dossiers.service import DossierService
+
+from .auth import principal
+from .schemas import PageInfo, PageQuery, paginate
+
+blp = Blueprint("tasks", __name__, url_prefix="/api/v1/tasks", description="Officials' task queues")
+
+
+def _service() -> DossierService:
+    service: DossierService = current_app.extensions["motcua.dossiers"]
+    return service
+
+
+class TaskQuery(PageQuery):
+    procedure_code = fields.String(validate=validate.Length(max=40))
+    status = fields.Integer(validate=validate.Range(min=1, max=10))
+    lane = fields.String(validate=validate.OneOf(["applicant", "reception", "specialist", "leader"]))
+    overdue = fields.Boolean()
+    due_before = fields.AwareDateTime()
+
+
+class TaskSchema(Schema):
+    id = fields.String(required=True)
+    instance_id = fields.String(required=True)
+    element_id = fields.String(required=True)
+    title = fields.String(allow_none=True)
+    lane = fields.String(allow_none=True)
+    form_ref = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    dossier_code = fields.String()
+    procedure_code = fields.String()
+    dossier_status = fields.Integer()
+    due_at = fields.DateTime(allow_none=True)
+    form = fields.Dict(
+        allow_none=True, metadata={"description": "the JSON Schema of the form to fill, if any"}
+    )
+
+
+class TaskPage(Schema):
+    items = fields.List(fields.Nested(TaskSchema), required=True)
+    page = fields.Nested(PageInfo, required=True)
+
+
+class CompleteSchema(Schema):
+    data = fields.Dict(keys=fields.String(), load_default=dict)
+
+
+class CompletedSchema(Schema):
+    instance_id = fields.String(required=True, attribute="id")
+    status = fields.String(required=True)
+    tasks = fields.List(fields.Nested(TaskSchema))
+
+
+@blp.route("")
+class Tasks(MethodView):
+    @blp.arguments(TaskQuery, location="query")
+    @blp.response(200, TaskPage)
+    @blp.doc(security=[{"bearer": []}])
+    def get(self, query: dict[str, Any]) -> dict[str, Any]:
+        """The caller's queue, earliest due first: by procedure, status, lane, overdue, due before."""
+        where = queue_filter(principal())
+        if "lane" in query:
+            where["lanes"] = [lane for lane in where.get("lanes", [query["lane"]]) if lane == query["lane"]]
+        where.update(procedure_code=query.get("procedure_code"), status=query.get("status"))
+        now: datetime = current_app.extensions["motcua.engine"].now()
+        due_before = query.get("due_before")
+        if query.get("overdue"):
+            due_before = min(due_before, now) if due_before else now
+        where["due_before"] = due_before
+        return paginate(_service().task_queue(where), query["page"], query["per_page"])
+
+
+@blp.route("/<string:task_id>")
+class Task(MethodView):
+    @blp.response(200, TaskSchema)
+    @blp.doc(security=[{"bearer": []}])
+    def get(self, task_id: str) -> dict[str, Any]:
+        """One ready task with the JSON Schema of the form it asks for."""
+        task, dossier = _service().task_with_dossier(task_id)
+        check_act(principal(), dossier, task["lane"])
+        return {
+            **task,
+            "dossier_code": dossier["code"],
+            "procedure_code": dossier["procedure_code"],
+            "dossier_status": dossier["status"],
+            "due_at": dossier["due_at"],
+            "form": _service().form_schema_for(task, dossier),
+        }
+
+
+@blp.route("/<string:task_id>/complete")
+class Complete(MethodView):
+    @blp.arguments(CompleteSchema)
+    @blp.response(200, CompletedSchema)
+    @blp.doc(security=[{"bearer": []}])
+    def post(self, body: dict[str, Any], task_id: str) -> dict[str, Any]:
+        """Complete a task with its form data (checked against the form schema); 409 if no longer ready."""
+        task, dossier = _service().task_with_dossier(task_id)
+        who = principal()
+        check_act(who, dossier, task["lane"])
+        result: dict[str, Any] = _service().complete_task(task_id, body["data"], actor=who.username)
+        return result

@@ -1,0 +1,135 @@
+"""A level-4 dossier driven end to end over HTTP only, from submission to result, with the access rules."""
+
+from __future__ import annotations
+
+from tests.api.conftest import Portal
+from tests.dossiers.conftest import APPLICANT, LLTP_FORM
+
+JUDICIAL_RECORD = "2.000488"
+
+
+def _only_task(portal: Portal, user: str, element_id: str) -> dict:
+    response = portal.call("GET", "/api/v1/tasks", user)
+    assert response.status_code == 200, response.get_json()
+    items = response.get_json()["items"]
+    assert [t["element_id"] for t in items] == [element_id], items
+    return items[0]
+
+
+def _complete(portal: Portal, user: str, task: dict, data: dict, status: int = 200) -> dict:
+    response = portal.call("POST", f"/api/v1/tasks/{task['id']}/complete", user, json={"data": data})
+    assert response.status_code == status, response.get_json()
+    return response.get_json()
+
+
+def test_level_4_dossier_over_http(portal: Portal):
+    # The public catalogue needs no login.
+    listed = portal.call("GET", "/api/v1/procedures?q=ly lich tu phap").get_json()
+    assert [p["code"] for p in listed["items"]] == [JUDICIAL_RECORD]
+    form = portal.call("GET", f"/api/v1/procedures/{JUDICIAL_RECORD}/forms/lltp_mau_03")
+    assert form.status_code == 200 and form.mimetype == "application/pdf"
+
+    body = {"procedure_code": JUDICIAL_RECORD, "applicant": APPLICANT, "delivery_method": "post"}
+    assert portal.call("POST", "/api/v1/dossiers", json=body).status_code == 401
+    assert portal.call("POST", "/api/v1/dossiers", "desk", json=body).status_code == 403
+    created = portal.call("POST", "/api/v1/dossiers", "citizen", json=body)
+    assert created.status_code == 201, created.get_json()
+    code = created.get_json()["code"]
+    assert created.headers["Location"].endswith(code)
+    assert created.get_json()["status"] == {"code": 1, "name": "Mới đăng ký"}
+
+    # Only the owner and the agency's officials see it; others get 404, not a hint that it exists.
+    assert portal.call("GET", f"/api/v1/dossiers/{code}", "citizen2").status_code == 404
+    assert portal.call("GET", f"/api/v1/dossiers/{code}", "desk_other").status_code == 404
+    assert portal.call("GET", f"/api/v1/dossiers/{code}", "desk").status_code == 200
+
+    _complete(portal, "citizen", _only_task(portal, "citizen", "information"), {})
+    task = _only_task(portal, "citizen", "submit_online")
+    detail = portal.call("GET", f"/api/v1/tasks/{task['id']}", "citizen").get_json()
+    assert detail["form"]["id"] == "lltp_mau_03"
+    bad = _complete(portal, "citizen", task, {"form_data": {**LLTP_FORM, "ngay_sinh": "17/05/1990"}}, 422)
+    assert "form_data.ngay_sinh" in bad["errors"]
+    assert (
+        portal.call(
+            "POST",
+            f"/api/v1/tasks/{task['id']}/complete",
+            "citizen2",
+            json={"data": {"form_data": LLTP_FORM}},
+        ).status_code
+        == 404
+    )
+    _complete(portal, "citizen", task, {"form_data": LLTP_FORM})
+
+    review = _only_task(portal, "desk", "review")
+    assert portal.call("GET", "/api/v1/tasks", "desk_other").get_json()["items"] == []
+    _complete(portal, "specialist", review, {"decision": "accept"}, 403)
+    _complete(portal, "desk", review, {"decision": "accept"})
+    _complete(portal, "desk", review, {"decision": "accept"}, 409)  # already done
+    assert portal.call("GET", f"/api/v1/dossiers/{code}", "citizen").get_json()["status"]["code"] == 6
+
+    # The payment gateway confirms over the integrator endpoint.
+    message = {"name": "payment.confirmed", "correlation": {"dossier_code": code}, "data": {"paid": 200000}}
+    assert portal.call("POST", "/api/v1/messages", "citizen", json=message).status_code == 403
+    assert portal.call("POST", "/api/v1/messages", "integrator", json=message).status_code == 202
+
+    _complete(
+        portal,
+        "specialist",
+        _only_task(portal, "specialist", "appraise"),
+        {"appraisal_opinion": "Không có án tích", "draft_result": "Phiếu số 1"},
+    )
+    _complete(portal, "leader", _only_task(portal, "leader", "approve"), {"approval": "approve"})
+    delivered = {"name": "post.delivered", "correlation": {"dossier_code": code}, "data": {"tracking": "EB1"}}
+    assert portal.call("POST", "/api/v1/messages", "integrator", json=delivered).status_code == 202
+
+    dossier = portal.call("GET", f"/api/v1/dossiers/{code}", "citizen").get_json()
+    assert dossier["status"] == {"code": 10, "name": "Đã trả kết quả"}
+    assert dossier["outcome"] == "early"
+    receipt = portal.call("GET", f"/api/v1/dossiers/{code}/documents/receipt", "citizen")
+    assert receipt.status_code == 200 and receipt.data.startswith(b"%PDF")
+    assert (
+        portal.call("POST", f"/api/v1/dossiers/{code}/rating", "citizen", json={"score": 9}).status_code
+        == 422
+    )
+    rated = portal.call("POST", f"/api/v1/dossiers/{code}/rating", "citizen", json={"score": 5})
+    assert rated.status_code == 200 and rated.get_json()["rating"] == 5
+
+
+def test_errors_are_problem_documents(portal: Portal):
+    missing = portal.call("GET", "/api/v1/procedures/9.999999")
+    assert missing.status_code == 404 and missing.mimetype == "application/problem+json"
+    bad = portal.call("POST", "/api/v1/dossiers", "citizen", json={"applicant": {}})
+    assert bad.status_code == 422
+    assert set(bad.get_json()["errors"]) >= {"procedure_code", "applicant.name"}
+    wrong = portal.call("POST", "/api/v1/dossiers", "citizen", data="x", content_type="text/plain")
+    assert wrong.status_code in (415, 422)
+    unauth = portal.call("GET", "/api/v1/tasks", headers={"Authorization": "Bearer nonsense"})
+    assert unauth.status_code == 401 and unauth.headers["WWW-Authenticate"].startswith("Bearer")
+    assert portal.call("GET", "/api/v1/definitions", "citizen").status_code == 403
+    assert portal.call("GET", "/api/v1/definitions", "analyst").status_code == 200
+    spec = portal.call("GET", "/api/v1/openapi.json").get_json()
+    assert spec["openapi"].startswith("3.") and "/api/v1/dossiers" in spec["paths"]
+
+
+def test_idempotent_process_start(portal: Portal):
+    headers = {"Idempotency-Key": "portal-req-0001"}
+    body = {"data": {"note": "từ cổng quốc gia"}, "business_key": "EXT-1"}
+    first = portal.call(
+        "POST", "/api/v1/processes/dossier_l1/instances", "integrator", json=body, headers=headers
+    )
+    again = portal.call(
+        "POST", "/api/v1/processes/dossier_l1/instances", "integrator", json=body, headers=headers
+    )
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.get_json()["id"] == again.get_json()["id"]
+    other = portal.call(
+        "POST",
+        "/api/v1/processes/dossier_l1/instances",
+        "integrator",
+        json={**body, "business_key": "EXT-2"},
+        headers=headers,
+    )
+    assert other.status_code == 409
+    assert (
+        portal.call("POST", "/api/v1/processes/dossier_l1/instances", "citizen", json=body).status_code == 403
+    )
