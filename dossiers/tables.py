@@ -5,7 +5,7 @@ They share the engine's metadata so that one Alembic history (``motcua/migration
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Date, ForeignKey, Index, Integer, String, Table, Text
+from sqlalchemy import Boolean, Column, Date, ForeignKey, Index, Integer, LargeBinary, String, Table, Text
 
 from engine.tables import BigId, UTCDateTime, metadata
 
@@ -97,4 +97,30 @@ dossier_handovers = Table(
     Column("result", String(200)),
     Column("note", Text),
     Index("ix_dossier_handovers_dossier_code_at", "dossier_code", "at"),
+)
+
+# Files an applicant attaches to a dossier: kept whole, with their SHA-256.
+attachments = Table(
+    "attachments",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("dossier_code", String(64), ForeignKey("dossiers.code"), nullable=False, index=True),
+    Column("filename", String(255), nullable=False),
+    Column("content_type", String(100), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("content", LargeBinary, nullable=False),
+    Column("uploaded_by", String(200), nullable=False),
+    Column("uploaded_at", UTCDateTime, nullable=False),
+)
+
+# Visitors of the public portal, per day, as salted hashes that cannot be traced back to a person.
+visits = Table(
+    "visits",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("visitor", String(64), primary_key=True),
+    Column("first_seen", UTCDateTime, nullable=False),
+    Column("last_seen", UTCDateTime, nullable=False, index=True),
+    Column("hits", Integer, nullable=False),
 )

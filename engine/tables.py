@@ -177,3 +177,13 @@ start_requests = Table(
     Column("instance_id", String(36), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
 )
+
+# Who is working on a ready task.  Kept apart from ready_tasks, which is rewritten from the workflow.
+task_claims = Table(
+    "task_claims",
+    metadata,
+    Column("task_id", String(36), primary_key=True),
+    Column("instance_id", String(36), ForeignKey("instances.id"), nullable=False, index=True),
+    Column("claimed_by", String(200), nullable=False),
+    Column("claimed_at", UTCDateTime, nullable=False),
+)
