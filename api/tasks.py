@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import current_app
+from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from dossiers.access import check_act, queue_filter
 from dossiers.service import DossierService
+from engine.errors import ValidationError
 
 from .auth import principal
 from .schemas import PageInfo, PageQuery, paginate
@@ -44,6 +45,8 @@ class TaskSchema(Schema):
     procedure_code = fields.String()
     dossier_status = fields.Integer()
     due_at = fields.DateTime(allow_none=True)
+    claimed_by = fields.String(allow_none=True)
+    claimed_at = fields.DateTime(allow_none=True)
     form = fields.Dict(
         allow_none=True, metadata={"description": "the JSON Schema of the form to fill, if any"}
     )
@@ -56,6 +59,16 @@ class TaskPage(Schema):
 
 class CompleteSchema(Schema):
     data = fields.Dict(keys=fields.String(), load_default=dict)
+
+
+class ClaimSchema(Schema):
+    task_id = fields.String(required=True)
+    claimed_by = fields.String(required=True)
+    claimed_at = fields.DateTime(required=True)
+
+
+class ClaimArgs(Schema):
+    force = fields.Boolean(load_default=False, metadata={"description": "take over (leaders and admins)"})
 
 
 class CompletedSchema(Schema):
@@ -87,18 +100,23 @@ class Tasks(MethodView):
 class Task(MethodView):
     @blp.response(200, TaskSchema)
     @blp.doc(security=[{"bearer": []}])
-    def get(self, task_id: str) -> dict[str, Any]:
-        """One ready task with the JSON Schema of the form it asks for."""
+    def get(self, task_id: str) -> Any:
+        """One ready task with the JSON Schema of the form it asks for; its ETag guards the completion."""
         task, dossier = _service().task_with_dossier(task_id)
         check_act(principal(), dossier, task["lane"])
-        return {
-            **task,
-            "dossier_code": dossier["code"],
-            "procedure_code": dossier["procedure_code"],
-            "dossier_status": dossier["status"],
-            "due_at": dossier["due_at"],
-            "form": _service().form_schema_for(task, dossier),
-        }
+        version = _service().instance_version(task["instance_id"])
+        return (
+            {
+                **task,
+                "dossier_code": dossier["code"],
+                "procedure_code": dossier["procedure_code"],
+                "dossier_status": dossier["status"],
+                "due_at": dossier["due_at"],
+                "form": _service().form_schema_for(task, dossier),
+            },
+            200,
+            {"ETag": f'"{version}"'},
+        )
 
 
 @blp.route("/<string:task_id>/complete")
@@ -111,5 +129,47 @@ class Complete(MethodView):
         task, dossier = _service().task_with_dossier(task_id)
         who = principal()
         check_act(who, dossier, task["lane"])
-        result: dict[str, Any] = _service().complete_task(task_id, body["data"], actor=who.username)
+        result: dict[str, Any] = _service().complete_task(
+            task_id, body["data"], actor=who.username, expected_version=_if_match()
+        )
         return result
+
+
+def _if_match() -> int | None:
+    """The row version an ``If-Match`` header carries (the ETag of GET /tasks/<id>), if any."""
+    header = request.headers.get("If-Match")
+    if header is None or header.strip() == "*":
+        return None
+    value = header.strip().removeprefix("W/").strip('"')
+    if not value.isdigit():
+        raise ValidationError("If-Match must be an ETag from this API", {"If-Match": ["not an ETag"]})
+    return int(value)
+
+
+@blp.route("/<string:task_id>/claim")
+class Claim(MethodView):
+    @blp.arguments(ClaimArgs, location="query")
+    @blp.response(200, ClaimSchema)
+    @blp.doc(security=[{"bearer": []}])
+    def post(self, args: dict[str, Any], task_id: str) -> dict[str, Any]:
+        """Take a task to work on it; 409 if someone else has it (leaders may ``force`` a takeover)."""
+        task, dossier = _service().task_with_dossier(task_id)
+        who = principal()
+        check_act(who, dossier, task["lane"])
+        force = bool(args["force"]) and who.has("leader", "admin")
+        claim: dict[str, Any] = _service().engine.claim_task(task_id, who.username, force=force)
+        return claim
+
+
+@blp.route("/<string:task_id>/unclaim")
+class Unclaim(MethodView):
+    @blp.arguments(ClaimArgs, location="query")
+    @blp.response(204)
+    @blp.doc(security=[{"bearer": []}])
+    def post(self, args: dict[str, Any], task_id: str) -> None:
+        """Give a task back to the queue (someone else's only with ``force``, for leaders)."""
+        task, dossier = _service().task_with_dossier(task_id)
+        who = principal()
+        check_act(who, dossier, task["lane"])
+        force = bool(args["force"]) and who.has("leader", "admin")
+        _service().engine.unclaim_task(task_id, who.username, force=force)

@@ -168,7 +168,21 @@ class DossierService:
             raise ValidationError("The dossier cannot be submitted", errors)
 
     # -- acting -----------------------------------------------------------------------------------
-    def complete_task(self, task_id: str, data: Mapping[str, Any] | None, actor: str) -> dict[str, Any]:
+    def instance_version(self, instance_id: str) -> int:
+        """Return the row version of an instance (the ETag of its tasks).
+
+        Raises:
+            NotFoundError: no such instance.
+        """
+        with self.engine.store.unit_of_work(write=False) as uow:
+            head = uow.instance_head(instance_id)
+        if head is None:
+            raise NotFoundError(f"Instance {instance_id} does not exist", instance_id=instance_id)
+        return int(head.row_version)
+
+    def complete_task(
+        self, task_id: str, data: Mapping[str, Any] | None, actor: str, expected_version: int | None = None
+    ) -> dict[str, Any]:
         """Complete a dossier task, validating declared form data against the procedure's form first.
 
         A task whose form is a catalogue form is checked against it; the applicant's submission and
@@ -182,7 +196,7 @@ class DossierService:
         form_id, payload = self._form_to_check(task_id, data)
         if form_id is not None:
             self._validate_form(form_id, payload)
-        return self.engine.complete_task(task_id, data, actor=actor)
+        return self.engine.complete_task(task_id, data, actor=actor, expected_version=expected_version)
 
     def _form_to_check(self, task_id: str, data: Mapping[str, Any]) -> tuple[str | None, Any]:
         with self.engine.store.unit_of_work(write=False) as uow:

@@ -199,11 +199,13 @@ def task_queue(conn: Connection, where: Mapping[str, Any], limit: int = 500) -> 
     ``where`` may hold: agency_code and lanes (an official's queue), owner (an applicant's own dossiers),
     procedure_code, status, due_before.
     """
-    from engine.tables import ready_tasks
+    from engine.tables import ready_tasks, task_claims
 
     query = (
         select(
             ready_tasks,
+            task_claims.c.claimed_by,
+            task_claims.c.claimed_at,
             dossiers.c.code.label("dossier_code"),
             dossiers.c.procedure_code,
             dossiers.c.status.label("dossier_status"),
@@ -211,6 +213,7 @@ def task_queue(conn: Connection, where: Mapping[str, Any], limit: int = 500) -> 
             dossiers.c.agency_code,
         )
         .join(dossiers, dossiers.c.instance_id == ready_tasks.c.instance_id)
+        .outerjoin(task_claims, task_claims.c.task_id == ready_tasks.c.id)
         .order_by(dossiers.c.due_at.is_(None), dossiers.c.due_at, ready_tasks.c.created_at, ready_tasks.c.id)
         .limit(limit)
     )

@@ -17,8 +17,8 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 _READY_WITH_VERSION = (
-    "SELECT r.instance_id, i.row_version FROM ready_tasks r JOIN instances i ON i.id = r.instance_id "
-    "WHERE r.id = ?"
+    "SELECT r.instance_id, i.row_version, c.claimed_by FROM ready_tasks r "
+    "JOIN instances i ON i.id = r.instance_id LEFT JOIN task_claims c ON c.task_id = r.id WHERE r.id = ?"
 )
 _UPDATE_INSTANCE = (
     "UPDATE instances SET row_version = ?, status = ?, state = ?, state_format = ?, updated_at = ?, "
@@ -72,12 +72,12 @@ class HotSQL:
         cursor.execute(self._sql(sql), params)
         return cursor
 
-    def ready_task_version(self, task_id: str) -> tuple[str, int] | None:
-        """Return (instance id, instance row version) of a ready task, or None."""
+    def ready_task_version(self, task_id: str) -> tuple[str, int, str | None] | None:
+        """Return (instance id, instance row version, who claimed it) of a ready task, or None."""
         cursor = self._run(_READY_WITH_VERSION, (task_id,))
         row = cursor.fetchone()
         cursor.close()
-        return (row[0], int(row[1])) if row is not None else None
+        return (row[0], int(row[1]), row[2]) if row is not None else None
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:

@@ -122,14 +122,25 @@ class InstanceOps:
 
     # -- complete ---------------------------------------------------------------------------------
     def complete_task(
-        self, task_id: str, data: dict[str, Any] | None = None, actor: str = "system"
+        self,
+        task_id: str,
+        data: dict[str, Any] | None = None,
+        actor: str = "system",
+        expected_version: int | None = None,
     ) -> dict[str, Any]:
         """Complete a ready user task with ``data`` and run the instance to its next wait.
+
+        Args:
+            task_id: the task.
+            data: the form data.
+            actor: who completes it; a task claimed by someone else cannot be completed.
+            expected_version: the instance row version the caller saw (e.g. from an ETag); a stale one
+                is refused instead of silently overwriting a newer state.
 
         Raises:
             NotFoundError: no such task.
             TaskStateError: the task is no longer ready (e.g. someone completed it first).
-            ConflictError: another writer changed the instance at the same moment.
+            ConflictError: claimed by someone else, a stale version, or a concurrent writer.
             ValidationError: ``data`` is malformed.
         """
         data = self.validate_data(data)
@@ -138,7 +149,18 @@ class InstanceOps:
             found = uow.ready_task_version(task_id)
             if found is None:
                 raise _missing_task(uow, task_id)
-            return found
+            instance_id, version, claimed_by = found
+            if claimed_by is not None and claimed_by != actor:
+                raise ConflictError(f"Task {task_id} is claimed by {claimed_by}", claimed_by=claimed_by)
+            if expected_version is not None and expected_version != version:
+                raise ConflictError(
+                    "The dossier changed since you loaded it; reload and try again",
+                    expected_version=expected_version,
+                    row_version=version,
+                )
+            if claimed_by is not None:
+                uow.release(task_id)
+            return instance_id, version
 
         def act(instance: Instance, log: UnitLog) -> None:
             task = _task(instance.workflow, task_id)
@@ -150,6 +172,49 @@ class InstanceOps:
             self.run_steps(instance, log)
 
         return self._on_instance(locate, actor, act)
+
+    # -- claims -----------------------------------------------------------------------------------
+    def claim_task(self, task_id: str, actor: str, *, force: bool = False) -> dict[str, Any]:
+        """Mark a ready task as being worked on by ``actor`` (``force`` takes it over from someone else).
+
+        Raises:
+            NotFoundError: no such ready task.
+            ConflictError: someone else holds the claim.
+        """
+        with self.store.unit_of_work() as uow:
+            row = uow.ready_task(task_id)
+            if row is None:
+                raise _missing_task(uow, task_id)
+            current = uow.claim_of(task_id)
+            if current is not None and current.claimed_by != actor and not force:
+                raise ConflictError(
+                    f"Task {task_id} is claimed by {current.claimed_by}", claimed_by=current.claimed_by
+                )
+            values = {
+                "task_id": task_id,
+                "instance_id": row.instance_id,
+                "claimed_by": actor,
+                "claimed_at": self.clock.now(),
+            }
+            uow.claim(values)
+        return values
+
+    def unclaim_task(self, task_id: str, actor: str, *, force: bool = False) -> None:
+        """Give a claimed task back to the queue.
+
+        Raises:
+            NotFoundError: the task is not claimed.
+            ConflictError: someone else holds the claim (and ``force`` is not set).
+        """
+        with self.store.unit_of_work() as uow:
+            current = uow.claim_of(task_id)
+            if current is None:
+                raise NotFoundError(f"Task {task_id} is not claimed", task_id=task_id)
+            if current.claimed_by != actor and not force:
+                raise ConflictError(
+                    f"Task {task_id} is claimed by {current.claimed_by}", claimed_by=current.claimed_by
+                )
+            uow.release(task_id)
 
     # -- messages ---------------------------------------------------------------------------------
     def send_message(

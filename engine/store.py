@@ -224,8 +224,8 @@ class UnitOfWork:
         return self.conn.execute(query).all()
 
     # -- projections ------------------------------------------------------------------------------
-    def ready_task_version(self, task_id: str) -> tuple[str, int] | None:
-        """Return (instance id, instance row version) of a ready task, or None."""
+    def ready_task_version(self, task_id: str) -> tuple[str, int, str | None] | None:
+        """Return (instance id, instance row version, who claimed it) of a ready task, or None."""
         return self.hot.ready_task_version(task_id)
 
     def ready_task(self, task_id: str) -> AnyRow | None:
@@ -244,6 +244,19 @@ class UnitOfWork:
         if lane is not None:
             query = query.where(t.ready_tasks.c.lane == lane)
         return self.conn.execute(query.order_by(t.ready_tasks.c.created_at).limit(limit)).all()
+
+    def claim_of(self, task_id: str) -> AnyRow | None:
+        """Return the claim on a task, or None."""
+        return self.conn.execute(select(t.task_claims).where(t.task_claims.c.task_id == task_id)).first()
+
+    def claim(self, values: dict[str, Any]) -> None:
+        """Record that someone works on a task (replacing an earlier claim)."""
+        self.release(values["task_id"])
+        self.conn.execute(insert(t.task_claims).values(**values))
+
+    def release(self, task_id: str) -> None:
+        """Remove the claim on a task, if any."""
+        self.conn.execute(delete(t.task_claims).where(t.task_claims.c.task_id == task_id))
 
     def due_timers(self, now: datetime, limit: int = 100) -> Sequence[AnyRow]:
         """Return wake-ups whose time has come, earliest first."""

@@ -333,11 +333,12 @@ def seed(demo: bool, as_json: bool) -> None:
     service = build_dossiers(_engine(), settings)
     procedures = service.seed_catalogue(settings.workflows_dir)
     calendar_days = service.seed_calendar()
+    demo_users = _accounts().ensure_demo_users() if demo else []
     payload = {
         "definitions": results,
         "procedures": procedures,
         "calendar_days_added": calendar_days,
-        "demo_users": [],
+        "demo_users": demo_users,
     }
 
     def human(p: dict[str, Any]) -> str:
@@ -346,6 +347,10 @@ def seed(demo: bool, as_json: bool) -> None:
             for r in p["definitions"]
         ]
         lines += [f"{r['code']}\tlevel {r['level']}\t{r['bpmn']}" for r in p["procedures"]]
+        lines += [
+            f"demo login: {u['username']} / {u.get('password', '(unchanged)')}  ({', '.join(u['roles'])})"
+            for u in p["demo_users"]
+        ]
         return "\n".join(lines) or "no bundled workflows"
 
     _emit(as_json, payload, human)
@@ -354,22 +359,28 @@ def seed(demo: bool, as_json: bool) -> None:
 @main.command()
 @click.option("--host", default=None, help="Interface to listen on (default MOTCUA_HOST or 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default MOTCUA_PORT or 8000).")
+@click.option("--workers", type=int, default=2, show_default=True, help="gunicorn worker processes.")
 @command
-def serve(host: str | None, port: int | None, as_json: bool) -> None:
-    """Serve the HTTP API on HOST:PORT with a production WSGI server."""
-    from waitress import serve as waitress_serve
-
-    from api import create_app
+def serve(host: str | None, port: int | None, workers: int, as_json: bool) -> None:
+    """Serve the HTTP API on HOST:PORT with gunicorn (each worker builds its own app)."""
+    from .server import run_gunicorn
 
     settings = Settings.from_env()
     host, port = host or settings.host, port or settings.port
     _emit(as_json, {"listening": f"http://{host}:{port}"}, lambda p: f"motcua listening on {p['listening']}")
-    waitress_serve(create_app(_engine()), host=host, port=port, threads=8)
+    run_gunicorn(f"{host}:{port}", workers=workers)
 
 
 @main.group()
 def calendar() -> None:
     """The admin table of extra days off and make-up working days."""
+
+
+def _accounts() -> Any:
+    from accounts.service import Accounts
+
+    engine = _engine()
+    return Accounts(engine.store, engine.clock)
 
 
 def _dossiers() -> Any:

@@ -24,6 +24,7 @@ USERS = {
     "citizen": ({"applicant"}, None),
     "citizen2": ({"applicant"}, None),
     "desk": ({"reception"}, POLICE),
+    "desk2": ({"reception"}, POLICE),
     "specialist": ({"specialist"}, POLICE),
     "leader": ({"leader"}, POLICE),
     "desk_other": ({"reception"}, COMMUNE),

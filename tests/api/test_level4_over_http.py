@@ -133,3 +133,41 @@ def test_idempotent_process_start(portal: Portal):
     assert (
         portal.call("POST", "/api/v1/processes/dossier_l1/instances", "citizen", json=body).status_code == 403
     )
+
+
+def test_claims_and_stale_updates(portal: Portal):
+    body = {"procedure_code": JUDICIAL_RECORD, "applicant": APPLICANT, "delivery_method": "desk"}
+    code = portal.call("POST", "/api/v1/dossiers", "citizen", json=body).get_json()["code"]
+    _complete(portal, "citizen", _only_task(portal, "citizen", "information"), {})
+    task = _only_task(portal, "citizen", "submit_online")
+    etag = portal.call("GET", f"/api/v1/tasks/{task['id']}", "citizen").headers["ETag"]
+    stale = '"0"'
+    response = portal.call(
+        "POST",
+        f"/api/v1/tasks/{task['id']}/complete",
+        "citizen",
+        json={"data": {"form_data": LLTP_FORM}},
+        headers={"If-Match": stale},
+    )
+    assert response.status_code == 409
+    response = portal.call(
+        "POST",
+        f"/api/v1/tasks/{task['id']}/complete",
+        "citizen",
+        json={"data": {"form_data": LLTP_FORM}},
+        headers={"If-Match": etag},
+    )
+    assert response.status_code == 200, response.get_json()
+
+    review = _only_task(portal, "desk", "review")
+    claimed = portal.call("POST", f"/api/v1/tasks/{review['id']}/claim", "desk")
+    assert claimed.status_code == 200 and claimed.get_json()["claimed_by"] == "desk"
+    assert _only_task(portal, "desk", "review")["claimed_by"] == "desk"
+    assert portal.call("POST", f"/api/v1/tasks/{review['id']}/unclaim", "desk").status_code == 204
+    assert portal.call("POST", f"/api/v1/tasks/{review['id']}/unclaim", "desk").status_code == 404
+    portal.call("POST", f"/api/v1/tasks/{review['id']}/claim", "desk")
+    assert portal.call("POST", f"/api/v1/tasks/{review['id']}/claim", "desk2").status_code == 409
+    _complete(portal, "desk2", review, {"decision": "accept"}, 409)
+    assert portal.call("POST", f"/api/v1/tasks/{review['id']}/claim?force=true", "leader").status_code == 403
+    _complete(portal, "desk", review, {"decision": "accept"})
+    assert portal.call("GET", f"/api/v1/dossiers/{code}", "desk").get_json()["status"]["code"] == 6
