@@ -10,6 +10,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
+from .auth import require_roles
 from .schemas import PageInfo, PageQuery, paginate
 
 blp = Blueprint(
@@ -111,3 +112,25 @@ class Form(MethodView):
             mimetype="application/pdf",
             headers={"Content-Disposition": f'attachment; filename="{form_id}.pdf"'},
         )
+
+
+class BindingSchema(Schema):
+    bpmn = fields.String(
+        required=True,
+        validate=validate.Regexp(r"^[a-z][a-z0-9_]*_l[1-4]$"),
+        metadata={"description": "the process key, e.g. dossier_l4"},
+    )
+
+
+@blp.route("/<string:code>/binding")
+class Binding(MethodView):
+    @blp.arguments(BindingSchema)
+    @blp.response(200, ProcedureDetail)
+    @blp.doc(security=[{"bearer": []}])
+    @require_roles("analyst")
+    def put(self, body: dict[str, Any], code: str) -> dict[str, Any]:
+        """Run the procedure on another deployed process; refused unless it conforms to its level."""
+        procedure: dict[str, Any] = current_app.extensions["motcua.dossiers"].catalogue.bind(
+            code, body["bpmn"]
+        )
+        return procedure

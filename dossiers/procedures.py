@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from engine.bpmn_levels import check_level
-from engine.errors import DefinitionError, NotFoundError
+from engine.errors import DefinitionError, NotFoundError, ValidationError
 from engine.facade import Engine
 
 from . import store
@@ -41,6 +42,26 @@ class Catalogue:
                 self._check_binding(uow, procedure)
                 store.upsert_procedure(uow.conn, self._procedure_row(procedure))
         return [{"code": p["code"], "level": p["level"], "bpmn": p["bpmn"]} for p in procedures]
+
+    def bind(self, code: str, bpmn: str) -> dict[str, Any]:
+        """Run a procedure's dossiers on another deployed process, which must conform to its level.
+
+        New dossiers start on it; running ones stay on their definition version.
+
+        Raises:
+            NotFoundError: no such procedure.
+            ValidationError: the process key is malformed.
+            DefinitionError: the process is not deployed or does not conform to the procedure's level.
+        """
+        if not isinstance(bpmn, str) or not re.fullmatch(r"[a-z][a-z0-9_]*_l[1-4]", bpmn):
+            raise ValidationError("The process key must look like '<name>_l<level>'", {"bpmn": ["bad key"]})
+        procedure = self.typed(code)
+        procedure.pop("decree_42_class", None)
+        procedure = {**procedure, "bpmn": bpmn}
+        with self.engine.store.unit_of_work() as uow:
+            self._check_binding(uow, procedure)
+            store.upsert_procedure(uow.conn, self._procedure_row(procedure))
+        return self.get(code)
 
     def _check_binding(self, uow: Any, procedure: Mapping[str, Any]) -> None:
         head = uow.latest_definition(procedure["bpmn"])

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from flask.testing import FlaskClient
 
 from accounts.service import Accounts
@@ -68,7 +69,10 @@ def portal(make_engine: Callable[..., Engine], clock: Any) -> Portal:
     engine.deploy(bundled_bpmn(WORKFLOWS), deployed_by="seed")
     dossiers = DossierService(engine, load_forms(WORKFLOWS / "forms"))
     dossiers.seed_catalogue(WORKFLOWS)
-    accounts = Accounts(engine.store, clock)
+    # Cheap argon2 parameters keep the suite fast; production uses argon2-cffi's defaults.
+    accounts = Accounts(
+        engine.store, clock, hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    )
     for username, (roles, agency) in USERS.items():
         accounts.create_user(
             username, PASSWORD, roles=roles, full_name=f"Người dùng {username}", agency_code=agency
