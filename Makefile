@@ -37,3 +37,7 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache *.egg-info
+
+.PHONY: fuzz
+fuzz: setup  # schemathesis over every operation with 10x the examples `make test` runs
+	MOTCUA_FUZZ_EXAMPLES=200 $(BIN)/python -m pytest -q -s tests/api/test_schemathesis.py

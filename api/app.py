@@ -14,7 +14,7 @@ from dossiers.service import DossierService
 from engine.facade import Engine
 from motcua.settings import Settings
 
-from . import auth, auth_routes, catalogue, definitions, integrators, tasks
+from . import attachments, auth, auth_routes, catalogue, definitions, integrators, tasks, webhooks
 from . import dossiers as dossier_routes
 from .errors import http_problem, register_error_handlers
 
@@ -69,7 +69,16 @@ def create_app(
     api = Api(app)
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     api.spec.components.security_scheme("apiKey", {"type": "apiKey", "in": "header", "name": "X-API-Key"})
-    for module in (auth_routes, catalogue, dossier_routes, tasks, definitions, integrators):
+    for module in (
+        auth_routes,
+        catalogue,
+        dossier_routes,
+        attachments,
+        tasks,
+        definitions,
+        integrators,
+        webhooks,
+    ):
         api.register_blueprint(module.blp)
     _health(app, engine)
     return app

@@ -20,6 +20,7 @@ blp = Blueprint(
     "definitions", __name__, url_prefix="/api/v1/definitions", description="BPMN process definitions"
 )
 MAX_BPMN_BYTES = 5 * 1024 * 1024
+MAX_VERSION = 2**31 - 1  # the column is a 32-bit integer
 XML_TYPES = ("application/xml", "text/xml", "application/bpmn+xml")
 
 
@@ -147,6 +148,8 @@ class DefinitionXml(MethodView):
     @require_roles("analyst")
     def get(self, key: str, version: int) -> Response:
         """The BPMN XML of one deployed version, byte for byte."""
+        if not 1 <= version <= MAX_VERSION:
+            raise NotFoundError(f"No version {version} of '{key}'", key=key, version=version)
         with _engine().store.unit_of_work(write=False) as uow:
             row = uow.definition_by_version(key, version)
         if row is None:

@@ -9,10 +9,13 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
+from dossiers import attachments
 from dossiers.access import check_see
+from dossiers.lifecycle import CHANNEL_NAMES
 from dossiers.service import DossierService, Submission
 from dossiers.status import STATUS_NAMES, Status
 
+from . import attachments as attachment_routes
 from .auth import principal, require_roles
 from .schemas import PageInfo, PageQuery
 
@@ -73,7 +76,7 @@ class DossierSchema(Schema):
     level = fields.Integer(required=True)
     agency_code = fields.String(required=True)
     status = fields.Method("dump_status", metadata={"description": "TrangThaiHoSo code and name"})
-    channel = fields.String(attribute="channel_name")
+    channel = fields.String(attribute="channel_name", allow_none=True)
     delivery_method = fields.String(allow_none=True)
     applicant = fields.Dict()
     submitted_at = fields.DateTime()
@@ -119,12 +122,19 @@ def _visible(code: str) -> dict[str, Any]:
 
 @blp.route("")
 class Dossiers(MethodView):
-    @blp.arguments(SubmitSchema)
     @blp.response(201, DossierSchema)
-    @blp.doc(security=[{"bearer": []}])
+    @blp.alt_response(413, **attachment_routes.TOO_LARGE)
+    @blp.alt_response(415, **attachment_routes.UNSUPPORTED)
+    @blp.alt_response(422, **attachment_routes.TOO_MANY)
+    @blp.doc(security=[{"bearer": []}], requestBody=attachment_routes.submission_request_body(SubmitSchema))
     @require_roles("applicant")
-    def post(self, body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
-        """Submit a dossier for a procedure of level 2 or more; its process starts at once."""
+    def post(self) -> tuple[dict[str, Any], int, dict[str, str]]:
+        """Submit a dossier for a procedure of level 2 or more; its process starts at once.
+
+        Send the submission as JSON, or as multipart/form-data with the same JSON in a `payload` part and up
+        to 10 files (PDF, JPEG or PNG by content, 10 MiB each) in `attachments` parts, stored with the
+        dossier in one transaction."""
+        body, uploads = attachment_routes.read_submission(SubmitSchema)
         submission = Submission(
             applicant=body["applicant"],
             channel=body["channel"],
@@ -132,7 +142,9 @@ class Dossiers(MethodView):
             pages=body["pages"],
             copies=body["copies"],
         )
-        dossier = _service().submit(body["procedure_code"], submission, owner=principal().username)
+        dossier = attachments.submit(
+            _service(), body["procedure_code"], submission, owner=principal().username, attachments=uploads
+        )
         return dossier, 201, {"Location": url_for("dossiers.Dossier", code=dossier["code"])}
 
     @blp.arguments(DossierListQuery, location="query")
@@ -151,7 +163,10 @@ class Dossiers(MethodView):
         offset = (query["page"] - 1) * query["per_page"]
         items, total = _service().dossiers(where, offset=offset, limit=query["per_page"])
         return {
-            "items": [{**d, "tasks": [], "handovers": [], "channel_name": None} for d in items],
+            "items": [
+                {**d, "tasks": [], "handovers": [], "channel_name": CHANNEL_NAMES.get(d["channel"])}
+                for d in items
+            ],
             "page": {"page": query["page"], "per_page": query["per_page"], "total": total},
         }
 

@@ -53,8 +53,10 @@ def status_of(error: MotcuaError) -> int:
 
 def domain_problem(error: MotcuaError) -> Response:
     """Turn a domain error into its problem document."""
-    details = {k: v for k, v in error.details.items() if k != "errors"}
-    extra: dict[str, Any] = {"code": error.code, **details}
+    # Details never override the problem's own members (type, title, status, detail, code).
+    reserved = {"errors", "type", "title", "status", "detail", "code"}
+    details = {k: v for k, v in error.details.items() if k not in reserved}
+    extra: dict[str, Any] = {**details, "code": error.code}
     if isinstance(error, ValidationError):
         extra["errors"] = error.errors
     headers = {}

@@ -12,7 +12,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
-from dossiers.visits import record_visit, visit_counts
+from dossiers.visits import DAILY_SECRET, DailySecret, record_visit, visit_counts
 from engine.facade import Engine
 
 log = logging.getLogger(__name__)
@@ -47,11 +47,11 @@ class Visits(MethodView):
         """Count the portal's visitors: online now, today, this week, this month, total.
 
         Days are calendar days in Asia/Ho_Chi_Minh; weeks start on Monday. No personal data is kept: a
-        visitor is a keyed SHA-256 hash of the IP address and User-Agent under a secret that is random per
-        day, held only in memory and discarded at midnight, so the same person is a new visitor each day.
-        Hence week, month and total count **visitor-days**, not distinct people. Visits counted: GET
-        requests of the public catalogue (`/api/v1/procedures...`) and of this endpoint (this request
-        included).
+        visitor is a keyed SHA-256 hash (HMAC) of the IP address and User-Agent under a secret that is random
+        per day, held only in memory and replaced after midnight, so the same person is a new visitor each
+        day. Hence this week, this month and total count **visitor-days**, not distinct people. Counted:
+        successful GET requests of the public catalogue (`/api/v1/procedures...`) and of this endpoint
+        (this request included).
         """
         _record(_engine())
         return visit_counts(_engine().store, _engine().clock.now())
@@ -77,7 +77,11 @@ def _record(engine: Engine) -> None:
     g.visit_recorded = True
     try:
         record_visit(
-            engine.store, request.remote_addr or "", request.headers.get("User-Agent", ""), engine.clock.now()
+            engine.store,
+            request.remote_addr or "",
+            request.headers.get("User-Agent", ""),
+            engine.clock.now(),
+            secret=current_app.extensions.get("motcua.visit_secret", DAILY_SECRET),
         )
     except Exception:
         log.warning("could not record a visit", exc_info=True)
@@ -89,8 +93,17 @@ def _after_request(response: Response) -> Response:
     return response
 
 
-def install(app: Flask) -> None:
-    """Count visits of the public catalogue and of the stats endpoint (call once in ``create_app``)."""
+def install(app: Flask, secret: DailySecret | None = None) -> None:
+    """Count visits of the public catalogue and of the stats endpoint (call once in ``create_app``).
+
+    Args:
+        secret: the daily secret to hash visitors with (default: the one the host's workers share; under
+            ``TESTING`` one of this app's own, so that tests leave nothing in shared memory).
+    """
+    if secret is None and app.testing:
+        secret = DailySecret(shared_dir=None)
+    if secret is not None:
+        app.extensions["motcua.visit_secret"] = secret
     if not app.extensions.get("motcua.visits"):
         app.extensions["motcua.visits"] = True
         app.after_request(_after_request)

@@ -36,7 +36,7 @@ def may_see(caller: Caller, dossier: Mapping[str, Any]) -> bool:
 def check_see(caller: Caller, dossier: Mapping[str, Any]) -> None:
     """Raise NotFoundError unless ``caller`` may see ``dossier``."""
     if not may_see(caller, dossier):
-        raise NotFoundError(f"No dossier {dossier['code']}", code=dossier["code"])
+        raise NotFoundError(f"No dossier {dossier['code']}", dossier_code=dossier["code"])
 
 
 def check_act(caller: Caller, dossier: Mapping[str, Any], lane: str | None) -> None:

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 from engine.errors import ValidationError
 from engine.runtime import InstanceChange
 
-from . import store
+from . import store, webhooks
 from .calendar import WorkingCalendar
 from .catalogue import processing_time
 from .status import ACCEPTED, PAUSING, Status, status_at
@@ -61,6 +61,7 @@ class DossierTracker:
         new = self._status(change, dossier)
         if new is not None and new != dossier["status"]:
             updates.update(self._transition(conn, dossier, Status(dossier["status"]), new, change))
+            webhooks.status_changed(conn, dossier, new, change.now)  # outbox: commits with the change
         store.add_handovers(conn, self._handovers(dossier["code"], change))
         if updates:
             updates["updated_at"] = change.now

@@ -112,7 +112,7 @@ class Catalogue:
         with self.engine.store.unit_of_work(write=False) as uow:
             found = store.get_procedure(uow.conn, code)
         if found is None:
-            raise NotFoundError(f"No procedure {code}", code=code)
+            raise NotFoundError(f"No procedure {code}", procedure_code=code)
         return found
 
     def typed(self, code: str) -> dict[str, Any]:

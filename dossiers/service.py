@@ -6,7 +6,7 @@ It drives the engine facade (one unit of work per call) and keeps its own rows i
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -46,6 +46,9 @@ class Submission:
     attachments: Sequence[Mapping[str, Any]] = ()
     pages: int = 1
     copies: int = 1
+    # Called in the submission's transaction right after the dossier row is inserted, with the connection and
+    # the new code; what it returns becomes the process data's ``attachments`` (dossiers/attachments.py).
+    store_attachments: Callable[[Connection, str], list[dict[str, Any]]] | None = None
 
 
 class DossierService:
@@ -130,7 +133,10 @@ class DossierService:
                     "updated_at": now,
                 },
             )
-            return code, {"dossier_code": code}
+            extra: dict[str, Any] = {"dossier_code": code}
+            if submission.store_attachments is not None:
+                extra["attachments"] = submission.store_attachments(conn, code)
+            return code, extra
 
         data = {
             "procedure_code": procedure["code"],
@@ -244,14 +250,14 @@ class DossierService:
         """
         dossier = self._own(code, actor)
         if Status(dossier["status"]) in FINAL:
-            raise TaskStateError(f"Dossier {code} has already ended", code=code)
+            raise TaskStateError(f"Dossier {code} has already ended", dossier_code=code)
         self.engine.cancel_instance(dossier["instance_id"], "Công dân yêu cầu rút hồ sơ", actor=actor)
         return self.dossier(code)
 
     def _own(self, code: str, actor: str) -> dict[str, Any]:
         dossier = self._get(code)
         if dossier["owner"] != actor:
-            raise NotFoundError(f"No dossier {code}", code=code)
+            raise NotFoundError(f"No dossier {code}", dossier_code=code)
         return dossier
 
     def apologise(self, code: str, reason: str, new_due_at: datetime, actor: str) -> dict[str, Any]:
@@ -266,10 +272,10 @@ class DossierService:
         with self.engine.store.unit_of_work() as uow:
             dossier = self._locked(uow.conn, code)
             if dossier["apology"] is not None:
-                raise ConflictError(f"Dossier {code} already received its apology letter", code=code)
+                raise ConflictError(f"Dossier {code} already received its apology letter", dossier_code=code)
             due = dossier["due_at"]
             if due is None or dossier["finished_at"] is not None:
-                raise ConflictError(f"Dossier {code} is not being processed", code=code)
+                raise ConflictError(f"Dossier {code} is not being processed", dossier_code=code)
             if new_due_at <= due:
                 raise ValidationError(
                     "The new date must be later than the due date",
@@ -300,11 +306,11 @@ class DossierService:
         with self.engine.store.unit_of_work() as uow:
             dossier = self._locked(uow.conn, code)
             if dossier["owner"] != actor:
-                raise NotFoundError(f"No dossier {code}", code=code)
+                raise NotFoundError(f"No dossier {code}", dossier_code=code)
             if dossier["status"] != Status.RESULT_RETURNED:
-                raise ConflictError("A dossier can be rated once its result is returned", code=code)
+                raise ConflictError("A dossier can be rated once its result is returned", dossier_code=code)
             if dossier["rating"] is not None:
-                raise ConflictError(f"Dossier {code} was already rated", code=code)
+                raise ConflictError(f"Dossier {code} was already rated", dossier_code=code)
             now = self.engine.now()
             store.update_dossier(
                 uow.conn,
@@ -317,7 +323,7 @@ class DossierService:
     def _locked(self, conn: Connection, code: str) -> dict[str, Any]:
         found = store.get_dossier(conn, code, for_update=True)
         if found is None:
-            raise NotFoundError(f"No dossier {code}", code=code)
+            raise NotFoundError(f"No dossier {code}", dossier_code=code)
         return found
 
     def _get(self, code: str) -> dict[str, Any]:
@@ -411,7 +417,7 @@ class DossierService:
         data = self.engine.show(dossier["instance_id"])["data"] if dossier["instance_id"] else {}
         declared = data.get("form_data")
         if form_id not in self.forms or not isinstance(declared, Mapping):
-            raise ConflictError(f"Dossier {code} has no declared form yet", code=code)
+            raise ConflictError(f"Dossier {code} has no declared form yet", dossier_code=code)
         return render_form(self.forms[form_id], declared)
 
     # -- the calendar's admin table ---------------------------------------------------------------

@@ -124,3 +124,35 @@ visits = Table(
     Column("last_seen", UTCDateTime, nullable=False, index=True),
     Column("hits", Integer, nullable=False),
 )
+
+# Integrators' subscriptions to dossier events.  The secret signs every delivery, so it is kept (not hashed).
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("owner", String(200), nullable=False, index=True),
+    Column("url", String(2000), nullable=False),
+    Column("secret", String(100), nullable=False),
+    Column("events", String(500), nullable=False),  # comma-separated event names, or "*"
+    Column("active", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# The outbox: one row per (event, webhook), written in the transaction that caused the event.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("webhook_id", BigId, ForeignKey("webhooks.id"), nullable=False, index=True),
+    Column("event", String(100), nullable=False),
+    Column("dossier_code", String(64), ForeignKey("dossiers.code")),
+    Column("payload", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    # When to try next; NULL once delivered or given up, so the index holds only the pending work.
+    Column("due_at", UTCDateTime, index=True),
+    Column("attempts", Integer, nullable=False),
+    Column("last_status", Integer),
+    Column("last_error", String(500)),
+    Column("delivered_at", UTCDateTime),
+    Column("gave_up_at", UTCDateTime),
+)

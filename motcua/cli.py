@@ -371,6 +371,27 @@ def serve(host: str | None, port: int | None, workers: int, as_json: bool) -> No
     run_gunicorn(f"{host}:{port}", workers=workers)
 
 
+@main.command("deliver-webhooks")
+@click.option("--limit", type=int, default=50, show_default=True)
+@command
+def deliver_webhooks(limit: int, as_json: bool) -> None:
+    """Send due webhook deliveries once (safe to run in several processes at the same time)."""
+    from dossiers.webhooks import deliver_due
+
+    engine = _engine()
+    results = deliver_due(engine.store, engine.clock, limit=limit)
+    _emit(
+        as_json,
+        results,
+        lambda rs: (
+            "\n".join(
+                f"{r['id']}\t{r['event']}\t{r['outcome']}\t{r['status'] or r['error'] or ''}" for r in rs
+            )
+            or "nothing due"
+        ),
+    )
+
+
 @main.group()
 def calendar() -> None:
     """The admin table of extra days off and make-up working days."""

@@ -1,8 +1,10 @@
-"""The anonymous visitor counter: GET /api/v1/stats/visits and the visits counted by the after_request hook."""
+"""The anonymous visitor counter: GET /api/v1/stats/visits and the visits its after_request hook counts."""
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from datetime import date
 
 import pytest
@@ -20,17 +22,20 @@ BINH = ("203.0.113.8", "Mozilla/5.0 (Linux; Android 15) Chrome/140.0")
 CHI = ("203.0.113.7", "Mozilla/5.0 (iPhone; CPU iPhone OS 18_0) Safari/605.1")  # Alice's IP, another device
 
 
-def with_stats(app: Flask) -> Flask:
-    """Register the blueprint and the hook unless create_app already does."""
+def with_stats(app: Flask, secret: DailySecret | None = None) -> Flask:
+    """Register the blueprint and the hook unless create_app already does; hash with ``secret``.
+
+    The default secret is private to the test process: tests leave nothing in /dev/shm.
+    """
     if "stats" not in app.blueprints:
         app.extensions["flask-smorest"]["apis"][""]["ext_obj"].register_blueprint(stats.blp)
-        stats.install(app)
+    stats.install(app, secret or DailySecret(shared_dir=None))
     return app
 
 
 @pytest.fixture
-def site(portal):
-    with_stats(portal.client.application)
+def site(portal, tmp_path):
+    with_stats(portal.client.application, DailySecret(shared_dir=tmp_path))
     return portal
 
 
@@ -150,27 +155,54 @@ def test_a_failed_count_never_fails_the_page(site, monkeypatch):
     assert counts(site)["total"] == 0
 
 
-def test_the_secret_is_per_day_and_forgotten(site):
-    secret = DailySecret()
-    monday, tuesday = date(2026, 3, 2), date(2026, 3, 3)
-    first = secret.visitor(monday, *ALICE)
-    assert secret.visitor(monday, *ALICE) == first
-    assert secret.visitor(monday, *BINH) != first
-    assert secret.visitor(tuesday, *ALICE) != first
-    assert secret.visitor(monday, *ALICE) != first  # Monday's secret is gone: its hashes cannot be recomputed
-    assert DailySecret().visitor(monday, *ALICE) != first  # nor by another process
+MONDAY, TUESDAY = date(2026, 3, 2), date(2026, 3, 3)
+
+
+def test_the_secret_is_per_day_and_forgotten():
+    secret = DailySecret(shared_dir=None)
+    first = secret.visitor(MONDAY, *ALICE)
+    assert secret.visitor(MONDAY, *ALICE) == first
+    assert secret.visitor(MONDAY, *BINH) != first
+    assert secret.visitor(TUESDAY, *ALICE) != first
+    assert secret.visitor(MONDAY, *ALICE) != first  # Monday's secret is gone: its hashes cannot be recomputed
+    assert DailySecret(shared_dir=None).visitor(MONDAY, *ALICE) != first  # nor by another process
+
+
+def test_worker_processes_share_the_day_secret_in_a_private_folder(tmp_path):
+    worker_1, worker_2 = DailySecret(shared_dir=tmp_path), DailySecret(shared_dir=tmp_path)
+    assert worker_1.visitor(MONDAY, *ALICE) == worker_2.visitor(MONDAY, *ALICE)
+    (folder,) = tmp_path.iterdir()
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert [p.name for p in folder.iterdir()] == ["20260302"]
+
+    tuesday = worker_2.visitor(TUESDAY, *ALICE)
+    assert [p.name for p in folder.iterdir()] == ["20260303"]  # Monday's secret is deleted
+    assert worker_1.visitor(TUESDAY, *ALICE) == tuesday
+    late = DailySecret(shared_dir=tmp_path)  # a request still dated Monday, after the rotation
+    assert late.visitor(MONDAY, *ALICE) != worker_1.visitor(MONDAY, *ALICE)
+    assert [p.name for p in folder.iterdir()] == ["20260303"]  # ... does not bring Monday back
+
+
+def test_a_shared_folder_others_can_enter_is_not_used(tmp_path):
+    folder = tmp_path / f"motcua-visits-{os.getuid()}"
+    folder.mkdir(mode=0o755)
+    folder.chmod(0o755)
+    worker_1, worker_2 = DailySecret(shared_dir=tmp_path), DailySecret(shared_dir=tmp_path)
+    assert worker_1.visitor(MONDAY, *ALICE) != worker_2.visitor(MONDAY, *ALICE)  # each keeps its own
+    assert list(folder.iterdir()) == []
 
 
 def test_a_visit_is_one_upsert(site):
     statements = []
+    secret = DailySecret(shared_dir=None)
     db = site.engine.store.engine
     listener = lambda *args: statements.append(args[2])  # noqa: E731
     event.listen(db, "before_cursor_execute", listener)
     try:
         with db.begin() as conn:
             now = vn(2026, 3, 2, 9, 0)
-            first = record_visit(conn, *ALICE, now)
-            again = record_visit(conn, *ALICE, now)
+            first = record_visit(conn, *ALICE, now, secret=secret)
+            again = record_visit(conn, *ALICE, now, secret=secret)
     finally:
         event.remove(db, "before_cursor_execute", listener)
     assert first == again
