@@ -21,8 +21,8 @@ run: setup
 	$(BIN)/motcua serve --host 127.0.0.1 --port 8000
 
 lint: setup
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/ruff check --no-cache .
+	$(BIN)/ruff format --no-cache --check .
 
 typecheck: setup
 	$(BIN)/mypy

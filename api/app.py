@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import http
 from typing import Any
 
 from flask import Flask, Response
 from flask_smorest import Api as SmorestApi
+from flask_smorest.utils import prepare_response
 from sqlalchemy import text
 from werkzeug.exceptions import HTTPException
 
@@ -16,16 +18,30 @@ from motcua.settings import Settings
 
 from . import attachments, auth, auth_routes, catalogue, definitions, integrators, tasks, webhooks
 from . import dossiers as dossier_routes
-from .errors import http_problem, register_error_handlers
+from .errors import PROBLEM, ProblemDocumentSchema, http_problem, register_error_handlers
 
 MAX_BODY_BYTES = 20 * 1024 * 1024  # attachments are limited further per file
 
 
 class Api(SmorestApi):
-    """flask-smorest's Api, answering HTTP errors as RFC 9457 problem documents."""
+    """flask-smorest's Api, answering and documenting errors as RFC 9457 problem documents."""
+
+    ERROR_SCHEMA = ProblemDocumentSchema
 
     def handle_http_exception(self, error: HTTPException) -> Response:
         return http_problem(error)
+
+    def _register_responses(self) -> None:
+        # flask-smorest documents its error responses as application/json; ours are problem documents.
+        for status in http.HTTPStatus:
+            response: dict[str, Any] = {"description": status.phrase}
+            if not 100 <= status < 200 and status not in (204, 304):
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, PROBLEM)
+            self.spec.components.response(status.name, response, lazy=True)
+        default = {"description": "An RFC 9457 problem document", "schema": self.ERROR_SCHEMA}
+        prepare_response(default, self.spec, PROBLEM)
+        self.spec.components.response(self.DEFAULT_ERROR_RESPONSE_NAME, default, lazy=True)
 
 
 def create_app(

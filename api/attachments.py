@@ -23,7 +23,7 @@ from dossiers import attachments as files
 from dossiers.service import DossierService
 
 from .auth import principal
-from .errors import problem
+from .errors import ProblemDocumentSchema, problem
 
 blp = Blueprint(
     "attachments",
@@ -60,18 +60,6 @@ class AttachmentSchema(Schema):
 
 class AttachmentListSchema(Schema):
     items = fields.List(fields.Nested(AttachmentSchema), required=True)
-
-
-class ProblemDocumentSchema(Schema):
-    """An RFC 9457 problem document (``application/problem+json``)."""
-
-    type = fields.String()
-    title = fields.String(required=True)
-    status = fields.Integer(required=True)
-    detail = fields.String()
-    code = fields.String()
-    errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
-    filenames = fields.List(fields.String(), metadata={"description": "the files refused"})
 
 
 def _problem_doc(description: str) -> dict[str, Any]:

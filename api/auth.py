@@ -10,9 +10,9 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from accounts.service import Principal
 from flask import current_app, g, request
 
+from accounts.service import Principal
 from engine.errors import AuthenticationError, ForbiddenError
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, Response, json
+from flask import Flask, Response, json, request
+from marshmallow import INCLUDE, Schema, fields
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from engine.errors import (
@@ -21,6 +22,23 @@ from engine.errors import (
 )
 
 PROBLEM = "application/problem+json"
+
+
+class ProblemDocumentSchema(Schema):
+    """An RFC 9457 problem document (``application/problem+json``); domain details ride along."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    type = fields.String()
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    detail = fields.String()
+    code = fields.String()
+    errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
+    filenames = fields.List(fields.String(), metadata={"description": "the files refused"})
+
+
 STATUS: list[tuple[type[MotcuaError], int]] = [
     (ValidationError, 422),
     (DefinitionError, 422),
@@ -100,6 +118,25 @@ def _flatten(messages: Any, prefix: str = "") -> dict[str, list[str]]:
     return flat
 
 
+def refuse_nul_bytes() -> None:
+    """Refuse a NUL byte anywhere in the path, query, form or JSON body (databases cannot store it).
+
+    Raises:
+        ValidationError: naming where the NUL byte was.
+    """
+    places = {"path": request.path, "query": request.query_string.decode("latin-1")}
+    if "%00" in places["query"] or "\x00" in places["path"]:
+        raise ValidationError("The request contains a NUL byte", {"_request": ["NUL bytes are not allowed"]})
+    if request.mimetype == "application/json" and b"\\u0000" in request.get_data(cache=True):
+        raise ValidationError(
+            "The request body contains a NUL byte", {"_body": ["NUL bytes are not allowed"]}
+        )
+    form = request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data")
+    if form and any("\x00" in value for value in request.form.values()):
+        raise ValidationError("A form field contains a NUL byte", {"_form": ["NUL bytes are not allowed"]})
+
+
 def register_error_handlers(app: Flask) -> None:
     """Install the handlers that turn domain errors into problem documents."""
     app.register_error_handler(MotcuaError, domain_problem)
+    app.before_request(refuse_nul_bytes)

@@ -48,3 +48,11 @@ def test_api_key_scopes(portal: Portal):
     assert portal.call("POST", "/api/v1/messages", json=message, headers=headers).status_code == 404
     portal.accounts.revoke_api_key(key[:8])
     assert portal.call("POST", "/api/v1/messages", json=message, headers=headers).status_code == 401
+
+
+def test_nul_bytes_are_refused_before_reaching_the_database(portal: Portal):
+    login = portal.client.post("/api/v1/auth/token", json={"username": "a\u0000", "password": "x"})
+    assert login.status_code == 422 and login.mimetype == "application/problem+json"
+    for path in ("/api/v1/procedures/a%00", "/api/v1/definitions?key=a%00"):
+        response = portal.call("GET", path, "admin")
+        assert response.status_code == 422, (path, response.get_json())
