@@ -45,6 +45,13 @@ class SubmitSchema(Schema):
     delivery_method = fields.String(validate=validate.OneOf(["online", "desk", "post"]))
     pages = fields.Integer(load_default=1, validate=validate.Range(min=1, max=10_000))
     copies = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000))
+    form_data = fields.Dict(
+        keys=fields.String(),
+        metadata={
+            "description": "the declaration (the procedure's form); when given it is validated first and "
+            "submitted with the dossier, so the applicant has no task left to open it"
+        },
+    )
 
 
 class StatusSchema(Schema):
@@ -141,6 +148,7 @@ class Dossiers(MethodView):
             delivery_method=body.get("delivery_method"),
             pages=body["pages"],
             copies=body["copies"],
+            form_data=body.get("form_data"),
         )
         dossier = attachments.submit(
             _service(), body["procedure_code"], submission, owner=principal().username, attachments=uploads

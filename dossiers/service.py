@@ -46,6 +46,8 @@ class Submission:
     attachments: Sequence[Mapping[str, Any]] = ()
     pages: int = 1
     copies: int = 1
+    # The declaration, when the applicant submits it together with the dossier (levels 3-4).
+    form_data: Mapping[str, Any] | None = None
     # Called in the submission's transaction right after the dossier row is inserted, with the connection and
     # the new code; what it returns becomes the process data's ``attachments`` (dossiers/attachments.py).
     store_attachments: Callable[[Connection, str], list[dict[str, Any]]] | None = None
@@ -153,8 +155,26 @@ class DossierService:
             "delivery_method": delivery_method,
             "attachments": [dict(a) for a in submission.attachments],
         }
+        declaration = _declaration_form(procedure) if submission.form_data is not None else None
+        if declaration in self._validators:
+            self._validate_form(declaration, submission.form_data)  # before anything is created
         view = self.engine.start(procedure["bpmn"], data, actor=owner, prepare=prepare)
+        if submission.form_data is not None:
+            self._declare(view, nfc(dict(submission.form_data)), owner)
         return self.dossier(view["business_key"])
+
+    def _declare(self, view: Mapping[str, Any], form_data: dict[str, Any], owner: str) -> None:
+        """Walk the applicant's opening tasks (information, then the declaration) with the submitted form."""
+        for _ in range(3):
+            task = next((t for t in view["tasks"] if t["lane"] == "applicant"), None)
+            if task is None:
+                return
+            if task["form_ref"] in DECLARATION_TASK_FORMS:
+                self.engine.complete_task(task["id"], {"form_data": form_data}, actor=owner)
+                return
+            if task["form_ref"] != "procedure_information":
+                return
+            view = self.engine.complete_task(task["id"], {}, actor=owner)
 
     @staticmethod
     def _check_submission(
@@ -235,9 +255,8 @@ class DossierService:
             errors["form_data"] = ["the declaration is required"]
         else:
             for error in self._validators[form_id].iter_errors(dict(payload)):
-                path = ".".join(str(p) for p in error.absolute_path)
-                field = "form_data" + (f".{path}" if path else "")
-                errors.setdefault(field, []).append(error.message)
+                for field, message in _field_errors(error):
+                    errors.setdefault(field, []).append(message)
         if errors:
             raise ValidationError(f"The declaration '{form_id}' has {len(errors)} invalid field(s)", errors)
 
@@ -480,6 +499,15 @@ class DossierService:
         """Return the working calendar with the stored overrides."""
         with self.engine.store.unit_of_work(write=False) as uow:
             return calendar_for(uow.conn)
+
+
+def _field_errors(error: Any) -> list[tuple[str, str]]:
+    """Name the field a JSON Schema error is about (a missing property is named itself, not its parent)."""
+    path = ["form_data", *(str(p) for p in error.absolute_path)]
+    if error.validator == "required" and isinstance(error.instance, Mapping):
+        missing = [name for name in error.validator_value if name not in error.instance]
+        return [(".".join([*path, name]), "required") for name in missing]
+    return [(".".join(path), error.message)]
 
 
 def _declaration_form(procedure: Mapping[str, Any]) -> str | None:

@@ -171,3 +171,55 @@ def test_claims_and_stale_updates(portal: Portal):
     assert portal.call("POST", f"/api/v1/tasks/{review['id']}/claim?force=true", "leader").status_code == 403
     _complete(portal, "desk", review, {"decision": "accept"})
     assert portal.call("GET", f"/api/v1/dossiers/{code}", "desk").get_json()["status"]["code"] == 6
+
+
+def test_submit_with_the_declaration_in_one_request(portal: Portal):
+    body = {"procedure_code": JUDICIAL_RECORD, "applicant": APPLICANT, "delivery_method": "online"}
+    bad = portal.call("POST", "/api/v1/dossiers", "citizen", json={**body, "form_data": {"ho_ten": "A"}})
+    assert bad.status_code == 422 and "form_data.gioi_tinh" in bad.get_json()["errors"]
+    assert portal.call("GET", "/api/v1/dossiers", "citizen").get_json()["page"]["total"] == 0
+    created = portal.call("POST", "/api/v1/dossiers", "citizen", json={**body, "form_data": LLTP_FORM})
+    assert created.status_code == 201, created.get_json()
+    assert portal.call("GET", "/api/v1/tasks", "citizen").get_json()["items"] == []
+    assert _only_task(portal, "desk", "review")["dossier_code"] == created.get_json()["code"]
+
+
+def test_task_queue_filters(portal: Portal):
+    body = {
+        "procedure_code": JUDICIAL_RECORD,
+        "applicant": APPLICANT,
+        "delivery_method": "desk",
+        "form_data": LLTP_FORM,
+    }
+    codes = [
+        portal.call("POST", "/api/v1/dossiers", "citizen", json=body).get_json()["code"] for _ in range(3)
+    ]
+    queue = portal.call("GET", "/api/v1/tasks?per_page=2", "desk").get_json()
+    assert queue["page"] == {"page": 1, "per_page": 2, "total": 3} and len(queue["items"]) == 2
+    assert portal.call("GET", "/api/v1/tasks?procedure_code=2.000815", "desk").get_json()["items"] == []
+    assert len(portal.call("GET", "/api/v1/tasks?status=1&lane=reception", "desk").get_json()["items"]) == 3
+    assert portal.call("GET", "/api/v1/tasks?lane=leader", "desk").get_json()["items"] == []
+    # Accept one: it gets a due date; it is not overdue now, it is once the clock passes it.
+    _complete(portal, "desk", _only_task_of(portal, codes[0]), {"decision": "accept"})
+    portal.call(
+        "POST",
+        "/api/v1/messages",
+        "integrator",
+        json={"name": "payment.confirmed", "correlation": {"dossier_code": codes[0]}, "data": {}},
+    )
+    assert portal.call("GET", "/api/v1/tasks?overdue=true", "specialist").get_json()["items"] == []
+    portal.clock.advance(days=30)
+    portal.tokens.clear()  # the old tokens expired meanwhile
+    overdue = portal.call("GET", "/api/v1/tasks?overdue=true", "specialist").get_json()["items"]
+    assert [t["dossier_code"] for t in overdue] == [codes[0]]
+    assert (
+        portal.call("GET", "/api/v1/tasks?due_before=2000-01-01T00:00:00%2B00:00", "specialist").get_json()[
+            "items"
+        ]
+        == []
+    )
+
+
+def _only_task_of(portal: Portal, code: str) -> dict:
+    items = portal.call("GET", "/api/v1/tasks?per_page=50", "desk").get_json()["items"]
+    return next(t for t in items if t["dossier_code"] == code)
