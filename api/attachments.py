@@ -12,7 +12,7 @@ import json
 from http import HTTPStatus
 from typing import Any
 
-from flask import Response, current_app, request, send_file, url_for
+from flask import Response, request, send_file, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
@@ -20,8 +20,8 @@ from marshmallow import ValidationError as SchemaError
 from werkzeug.exceptions import RequestEntityTooLarge, UnprocessableEntity, UnsupportedMediaType
 
 from dossiers import attachments as files
-from dossiers.service import DossierService
 
+from . import context
 from .auth import principal
 from .errors import ProblemDocumentSchema, problem
 
@@ -36,11 +36,6 @@ PAYLOAD_PART = "payload"
 MAX_PAYLOAD_BYTES = 1024 * 1024
 MULTIPART = "multipart/form-data"
 STATUS_OF = {files.AttachmentTooLarge: 413, files.UnsupportedAttachment: 415}
-
-
-def _service() -> DossierService:
-    service: DossierService = current_app.extensions["motcua.dossiers"]
-    return service
 
 
 # -- schemas ------------------------------------------------------------------------------------------
@@ -192,7 +187,7 @@ class Attachments(MethodView):
     @blp.doc(security=[{"bearer": []}])
     def get(self, code: str) -> dict[str, Any]:
         """List the files of a dossier (metadata only), in the order they were attached."""
-        return {"items": files.list_for(_service(), code, principal())}
+        return {"items": files.list_for(context.dossiers(), code, principal())}
 
     @blp.response(201, AttachmentListSchema)
     @blp.alt_response(409, **_problem_doc("The dossier is not waiting for a supplement (status 5)"))
@@ -221,7 +216,7 @@ class Attachments(MethodView):
         Name the files returned here when completing the supplement task."""
         if request.mimetype != MULTIPART:
             raise UnsupportedMediaType(f"Send the files as {MULTIPART} parts named '{FILE_PART}'")
-        stored = files.add_for_supplement(_service(), code, read_uploads(), principal())
+        stored = files.add_for_supplement(context.dossiers(), code, read_uploads(), principal())
         return {"items": stored}, 201
 
 
@@ -243,7 +238,7 @@ class Attachment(MethodView):
     )
     def get(self, code: str, attachment_id: int) -> Response:
         """Download a file of a dossier, byte for byte."""
-        found = files.get(_service(), code, attachment_id, principal())
+        found = files.get(context.dossiers(), code, attachment_id, principal())
         response = send_file(
             io.BytesIO(found["content"]),
             mimetype=found["content_type"],

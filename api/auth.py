@@ -10,10 +10,12 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import current_app, g, request
+from flask import g, request
 
 from accounts.service import Principal
 from engine.errors import AuthenticationError, ForbiddenError
+
+from . import context
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -25,7 +27,7 @@ def load_principal() -> None:
         AuthenticationError: credentials were sent but are wrong, expired or revoked.
     """
     g.principal = None
-    accounts = current_app.extensions["motcua.accounts"]
+    accounts = context.accounts()
     header = request.headers.get("Authorization", "")
     api_key = request.headers.get("X-API-Key")
     if header:

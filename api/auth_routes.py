@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, request
+from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
+from . import context
 from .auth import principal
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Log in and out")
@@ -35,7 +36,7 @@ class Token(MethodView):
     @blp.response(200, TokenSchema)
     def post(self, credentials: dict[str, Any]) -> dict[str, Any]:
         """Exchange a username and password for a bearer token (throttled after repeated failures)."""
-        accounts = current_app.extensions["motcua.accounts"]
+        accounts = context.accounts()
         token, expires_at, who = accounts.login(
             credentials["username"], credentials["password"], remote=request.remote_addr or "unknown"
         )
@@ -55,4 +56,4 @@ class Token(MethodView):
         """Revoke the bearer token of this request (log out)."""
         principal()
         token = request.headers["Authorization"].partition(" ")[2].strip()
-        current_app.extensions["motcua.accounts"].revoke_token(token)
+        context.accounts().revoke_token(token)

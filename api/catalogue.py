@@ -5,11 +5,12 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
-from flask import Response, current_app
+from flask import Response
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
+from . import context
 from .auth import require_roles
 from .schemas import PageInfo, PageQuery, paginate
 
@@ -87,7 +88,7 @@ class Procedures(MethodView):
     @blp.response(200, ProcedurePage)
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """List procedures by code; search name or code (diacritics optional), sector, level, agency."""
-        procedures = current_app.extensions["motcua.dossiers"].procedures()
+        procedures = context.dossiers().procedures()
         found = [p for p in procedures if _matches(p, query)]
         return paginate(found, query["page"], query["per_page"])
 
@@ -97,7 +98,7 @@ class Procedure(MethodView):
     @blp.response(200, ProcedureDetail)
     def get(self, code: str) -> dict[str, Any]:
         """The level-1 information of one procedure: steps, components, processing time, fees, legal basis."""
-        procedure: dict[str, Any] = current_app.extensions["motcua.dossiers"].procedure(code)
+        procedure: dict[str, Any] = context.dossiers().procedure(code)
         return procedure
 
 
@@ -106,7 +107,7 @@ class Form(MethodView):
     @blp.response(200, content_type="application/pdf")
     def get(self, code: str, form_id: str) -> Response:
         """Download the blank template of one of the procedure's forms (PDF, Vietnamese)."""
-        pdf = current_app.extensions["motcua.dossiers"].form_pdf(code, form_id)
+        pdf = context.dossiers().form_pdf(code, form_id)
         return Response(
             pdf,
             mimetype="application/pdf",
@@ -130,7 +131,5 @@ class Binding(MethodView):
     @require_roles("analyst")
     def put(self, body: dict[str, Any], code: str) -> dict[str, Any]:
         """Run the procedure on another deployed process; refused unless it conforms to its level."""
-        procedure: dict[str, Any] = current_app.extensions["motcua.dossiers"].catalogue.bind(
-            code, body["bpmn"]
-        )
+        procedure: dict[str, Any] = context.dossiers().catalogue.bind(code, body["bpmn"])
         return procedure

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, current_app, request
+from flask import Response, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from engine.errors import NotFoundError, ValidationError
-from engine.facade import Engine
 from motcua.bundle import bundle_resolver
 from motcua.settings import Settings
 
+from . import context
 from .auth import principal, require_roles
 
 blp = Blueprint(
@@ -22,11 +22,6 @@ blp = Blueprint(
 MAX_BPMN_BYTES = 5 * 1024 * 1024
 MAX_VERSION = 2**31 - 1  # the column is a 32-bit integer
 XML_TYPES = ("application/xml", "text/xml", "application/bpmn+xml")
-
-
-def _engine() -> Engine:
-    engine: Engine = current_app.extensions["motcua.engine"]
-    return engine
 
 
 class DefinitionSchema(Schema):
@@ -100,7 +95,7 @@ class Definitions(MethodView):
     @require_roles("analyst")
     def get(self, query: dict[str, Any]) -> list[dict[str, Any]]:
         """List deployed definition versions, newest first per process key."""
-        return _engine().definitions(query.get("key"))
+        return context.engine().definitions(query.get("key"))
 
     @blp.response(201, DeployedSchema(many=True))
     @blp.doc(
@@ -122,7 +117,7 @@ class Definitions(MethodView):
     @require_roles("analyst")
     def post(self) -> list[dict[str, Any]]:
         """Validate and deploy BPMN (unchanged content is not deployed again)."""
-        deployed: list[dict[str, Any]] = _engine().deploy(
+        deployed: list[dict[str, Any]] = context.engine().deploy(
             _uploaded_documents(), deployed_by=principal().username
         )
         return deployed
@@ -137,7 +132,7 @@ class Lint(MethodView):
     def post(self, query: dict[str, Any]) -> dict[str, Any]:
         """Check BPMN without deploying it, optionally for conformance to a service level."""
         fallback = bundle_resolver(Settings.from_env().workflows_dir)
-        problems = _engine().lint(_uploaded_documents(), level=query.get("level"), fallback=fallback)
+        problems = context.engine().lint(_uploaded_documents(), level=query.get("level"), fallback=fallback)
         return {"problems": problems}
 
 
@@ -150,7 +145,7 @@ class DefinitionXml(MethodView):
         """The BPMN XML of one deployed version, byte for byte."""
         if not 1 <= version <= MAX_VERSION:
             raise NotFoundError(f"No version {version} of '{key}'", key=key, version=version)
-        with _engine().store.unit_of_work(write=False) as uow:
+        with context.engine().store.unit_of_work(write=False) as uow:
             row = uow.definition_by_version(key, version)
         if row is None:
             raise NotFoundError(f"No version {version} of '{key}'", key=key, version=version)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, current_app, url_for
+from flask import Response, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
@@ -12,10 +12,11 @@ from marshmallow import Schema, fields, validate
 from dossiers import attachments
 from dossiers.access import check_see
 from dossiers.lifecycle import CHANNEL_NAMES
-from dossiers.service import DossierService, Submission
+from dossiers.service import Submission
 from dossiers.status import STATUS_NAMES, Status
 
 from . import attachments as attachment_routes
+from . import context
 from .auth import principal, require_roles
 from .schemas import PageInfo, PageQuery
 
@@ -23,11 +24,6 @@ blp = Blueprint(
     "dossiers", __name__, url_prefix="/api/v1/dossiers", description="Hồ sơ: submit and track dossiers"
 )
 DOCUMENT_KINDS = ("receipt", "supplement_request", "refusal", "apology", "control_slip", "declaration")
-
-
-def _service() -> DossierService:
-    service: DossierService = current_app.extensions["motcua.dossiers"]
-    return service
 
 
 class ApplicantSchema(Schema):
@@ -122,7 +118,7 @@ class RatingSchema(Schema):
 
 
 def _visible(code: str) -> dict[str, Any]:
-    dossier = _service().dossier(code)
+    dossier = context.dossiers().dossier(code)
     check_see(principal(), dossier)
     return dossier
 
@@ -151,7 +147,11 @@ class Dossiers(MethodView):
             form_data=body.get("form_data"),
         )
         dossier = attachments.submit(
-            _service(), body["procedure_code"], submission, owner=principal().username, attachments=uploads
+            context.dossiers(),
+            body["procedure_code"],
+            submission,
+            owner=principal().username,
+            attachments=uploads,
         )
         return dossier, 201, {"Location": url_for("dossiers.Dossier", code=dossier["code"])}
 
@@ -169,7 +169,7 @@ class Dossiers(MethodView):
             where = {"owner": who.username}
         where["status"] = query.get("status")
         offset = (query["page"] - 1) * query["per_page"]
-        items, total = _service().dossiers(where, offset=offset, limit=query["per_page"])
+        items, total = context.dossiers().dossiers(where, offset=offset, limit=query["per_page"])
         return {
             "items": [
                 {**d, "tasks": [], "handovers": [], "channel_name": CHANNEL_NAMES.get(d["channel"])}
@@ -197,7 +197,7 @@ class Withdraw(MethodView):
     @blp.doc(security=[{"bearer": []}])
     def post(self, code: str) -> dict[str, Any]:
         """Withdraw a dossier (the applicant's request, status 7)."""
-        return _service().withdraw(code, actor=principal().username)
+        return context.dossiers().withdraw(code, actor=principal().username)
 
 
 @blp.route("/<string:code>/rating")
@@ -207,7 +207,7 @@ class Rating(MethodView):
     @blp.doc(security=[{"bearer": []}])
     def post(self, body: dict[str, Any], code: str) -> dict[str, Any]:
         """Rate the service (1-5) once the result was returned."""
-        return _service().rate(code, body["score"], body.get("comment"), actor=principal().username)
+        return context.dossiers().rate(code, body["score"], body.get("comment"), actor=principal().username)
 
 
 @blp.route("/<string:code>/documents/<string:kind>")
@@ -218,7 +218,7 @@ class Document(MethodView):
         """Download a document of the dossier as PDF (receipt, supplement_request, refusal, apology,
         control_slip, or the pre-filled declaration)."""
         _visible(code)
-        service = _service()
+        service = context.dossiers()
         pdf = service.prefilled_form(code) if kind == "declaration" else service.document(code, kind)
         return Response(
             pdf,

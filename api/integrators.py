@@ -5,14 +5,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import current_app, request, url_for
+from flask import request, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from engine.errors import ValidationError
-from engine.facade import Engine
 
+from . import context
 from .auth import principal, require_scope
 
 blp = Blueprint(
@@ -23,11 +23,6 @@ _KEY = re.compile(r"^[A-Za-z0-9._:-]{1,200}$")
 
 def _valid_key(key: str) -> bool:
     return bool(_KEY.match(key))
-
-
-def _engine() -> Engine:
-    engine: Engine = current_app.extensions["motcua.engine"]
-    return engine
 
 
 class StartSchema(Schema):
@@ -72,14 +67,14 @@ class Instances(MethodView):
         who = principal()
         idempotency_key = request.headers.get("Idempotency-Key")
         if idempotency_key is None:
-            view = _engine().start(key, body["data"], body["business_key"], actor=who.username)
+            view = context.engine().start(key, body["data"], body["business_key"], actor=who.username)
             created = True
         else:
             if not _valid_key(idempotency_key):
                 raise ValidationError(
                     "Bad Idempotency-Key", {"Idempotency-Key": ["1-200 letters, digits, ._:-"]}
                 )
-            view, created = _engine().start_once(
+            view, created = context.engine().start_once(
                 key,
                 body["data"],
                 owner=who.username,
@@ -100,7 +95,7 @@ class Messages(MethodView):
         """Deliver a message to the one instance waiting for it with these correlation values."""
         if not body["correlation"]:
             raise ValidationError("A message needs correlation values", {"correlation": ["required"]})
-        view: dict[str, Any] = _engine().send_message(
+        view: dict[str, Any] = context.engine().send_message(
             body["name"], body["correlation"], body["data"], actor=principal().username
         )
         return view

@@ -15,6 +15,8 @@ from marshmallow import Schema, fields
 from dossiers.visits import DAILY_SECRET, DailySecret, record_visit, visit_counts
 from engine.facade import Engine
 
+from . import context
+
 log = logging.getLogger(__name__)
 
 blp = Blueprint(
@@ -53,13 +55,8 @@ class Visits(MethodView):
         successful GET requests of the public catalogue (`/api/v1/procedures...`) and of this endpoint
         (this request included).
         """
-        _record(_engine())
-        return visit_counts(_engine().store, _engine().clock.now())
-
-
-def _engine() -> Engine:
-    engine: Engine = current_app.extensions["motcua.engine"]
-    return engine
+        _record(context.engine())
+        return visit_counts(context.engine().store, context.engine().clock.now())
 
 
 def _counted(response: Response) -> bool:
@@ -89,7 +86,7 @@ def _record(engine: Engine) -> None:
 
 def _after_request(response: Response) -> Response:
     if _counted(response):
-        _record(_engine())
+        _record(context.engine())
     return response
 
 

@@ -5,24 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import current_app, request
+from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from dossiers.access import check_act, queue_filter
-from dossiers.service import DossierService
 from engine.errors import ValidationError
 
+from . import context
 from .auth import principal
-from .schemas import PageInfo, PageQuery, paginate
+from .schemas import PageInfo, PageQuery
 
 blp = Blueprint("tasks", __name__, url_prefix="/api/v1/tasks", description="Officials' task queues")
-
-
-def _service() -> DossierService:
-    service: DossierService = current_app.extensions["motcua.dossiers"]
-    return service
 
 
 class TaskQuery(PageQuery):
@@ -88,12 +83,17 @@ class Tasks(MethodView):
         if "lane" in query:
             where["lanes"] = [lane for lane in where.get("lanes", [query["lane"]]) if lane == query["lane"]]
         where.update(procedure_code=query.get("procedure_code"), status=query.get("status"))
-        now: datetime = current_app.extensions["motcua.engine"].now()
+        now: datetime = context.engine().now()
         due_before = query.get("due_before")
         if query.get("overdue"):
             due_before = min(due_before, now) if due_before else now
         where["due_before"] = due_before
-        return paginate(_service().task_queue(where), query["page"], query["per_page"])
+        offset = (query["page"] - 1) * query["per_page"]
+        items, total = context.dossiers().task_queue(where, offset=offset, limit=query["per_page"])
+        return {
+            "items": items,
+            "page": {"page": query["page"], "per_page": query["per_page"], "total": total},
+        }
 
 
 @blp.route("/<string:task_id>")
@@ -102,9 +102,9 @@ class Task(MethodView):
     @blp.doc(security=[{"bearer": []}])
     def get(self, task_id: str) -> Any:
         """One ready task with the JSON Schema of the form it asks for; its ETag guards the completion."""
-        task, dossier = _service().task_with_dossier(task_id)
+        task, dossier = context.dossiers().task_with_dossier(task_id)
         check_act(principal(), dossier, task["lane"])
-        version = _service().instance_version(task["instance_id"])
+        version = context.dossiers().instance_version(task["instance_id"])
         return (
             {
                 **task,
@@ -112,7 +112,7 @@ class Task(MethodView):
                 "procedure_code": dossier["procedure_code"],
                 "dossier_status": dossier["status"],
                 "due_at": dossier["due_at"],
-                "form": _service().form_schema_for(task, dossier),
+                "form": context.dossiers().form_schema_for(task, dossier),
             },
             200,
             {"ETag": f'"{version}"'},
@@ -126,10 +126,10 @@ class Complete(MethodView):
     @blp.doc(security=[{"bearer": []}])
     def post(self, body: dict[str, Any], task_id: str) -> dict[str, Any]:
         """Complete a task with its form data (checked against the form schema); 409 if no longer ready."""
-        task, dossier = _service().task_with_dossier(task_id)
+        task, dossier = context.dossiers().task_with_dossier(task_id)
         who = principal()
         check_act(who, dossier, task["lane"])
-        result: dict[str, Any] = _service().complete_task(
+        result: dict[str, Any] = context.dossiers().complete_task(
             task_id, body["data"], actor=who.username, expected_version=_if_match()
         )
         return result
@@ -153,11 +153,11 @@ class Claim(MethodView):
     @blp.doc(security=[{"bearer": []}])
     def post(self, args: dict[str, Any], task_id: str) -> dict[str, Any]:
         """Take a task to work on it; 409 if someone else has it (leaders may ``force`` a takeover)."""
-        task, dossier = _service().task_with_dossier(task_id)
+        task, dossier = context.dossiers().task_with_dossier(task_id)
         who = principal()
         check_act(who, dossier, task["lane"])
         force = bool(args["force"]) and who.has("leader", "admin")
-        claim: dict[str, Any] = _service().engine.claim_task(task_id, who.username, force=force)
+        claim: dict[str, Any] = context.dossiers().engine.claim_task(task_id, who.username, force=force)
         return claim
 
 
@@ -168,8 +168,8 @@ class Unclaim(MethodView):
     @blp.doc(security=[{"bearer": []}])
     def post(self, args: dict[str, Any], task_id: str) -> None:
         """Give a task back to the queue (someone else's only with ``force``, for leaders)."""
-        task, dossier = _service().task_with_dossier(task_id)
+        task, dossier = context.dossiers().task_with_dossier(task_id)
         who = principal()
         check_act(who, dossier, task["lane"])
         force = bool(args["force"]) and who.has("leader", "admin")
-        _service().engine.unclaim_task(task_id, who.username, force=force)
+        context.dossiers().engine.unclaim_task(task_id, who.username, force=force)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, url_for
+from flask import url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from dossiers import webhooks
-from engine.facade import Engine
 
+from . import context
 from .auth import principal, require_scope
 
 blp = Blueprint(
@@ -22,11 +22,6 @@ blp = Blueprint(
 )
 SECURITY: list[dict[str, list[str]]] = [{"apiKey": []}, {"bearer": []}]
 EVENT_NAMES = [*webhooks.EVENTS, webhooks.ALL_EVENTS]
-
-
-def _engine() -> Engine:
-    engine: Engine = current_app.extensions["motcua.engine"]
-    return engine
 
 
 def _owner() -> str | None:
@@ -101,7 +96,7 @@ class Webhooks(MethodView):
     @require_scope("webhooks:manage")
     def get(self) -> dict[str, Any]:
         """List the caller's webhooks (an admin sees everyone's); secrets are never returned."""
-        return {"items": webhooks.list_webhooks(_engine().store, _owner())}
+        return {"items": webhooks.list_webhooks(context.engine().store, _owner())}
 
     @blp.arguments(WebhookCreateSchema)
     @blp.response(201, CreatedWebhookSchema)
@@ -109,7 +104,7 @@ class Webhooks(MethodView):
     @require_scope("webhooks:manage")
     def post(self, body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
         """Register a webhook; the response carries its signing secret, which is never shown again."""
-        engine = _engine()
+        engine = context.engine()
         created = webhooks.create_webhook(
             engine.store, owner=principal().username, url=body["url"], events=body["events"], now=engine.now()
         )
@@ -124,14 +119,14 @@ class Webhook(MethodView):
     @require_scope("webhooks:manage")
     def get(self, webhook_id: int) -> dict[str, Any]:
         """Show one of the caller's webhooks, without its secret."""
-        return webhooks.get_webhook(_engine().store, webhook_id, _owner())
+        return webhooks.get_webhook(context.engine().store, webhook_id, _owner())
 
     @blp.response(204)
     @blp.doc(security=SECURITY)
     @require_scope("webhooks:manage")
     def delete(self, webhook_id: int) -> None:
         """Delete one of the caller's webhooks: no more events; its pending deliveries are given up."""
-        engine = _engine()
+        engine = context.engine()
         webhooks.delete_webhook(engine.store, webhook_id, _owner(), engine.now())
 
 
@@ -143,5 +138,5 @@ class Deliveries(MethodView):
     @require_scope("webhooks:manage")
     def get(self, query: dict[str, Any], webhook_id: int) -> dict[str, Any]:
         """The latest deliveries of one of the caller's webhooks, newest first, with how each went."""
-        items = webhooks.deliveries_of(_engine().store, webhook_id, _owner(), limit=query["limit"])
+        items = webhooks.deliveries_of(context.engine().store, webhook_id, _owner(), limit=query["limit"])
         return {"items": items}

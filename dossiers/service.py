@@ -366,10 +366,12 @@ class DossierService:
         dossier["channel_name"] = CHANNEL_NAMES.get(dossier["channel"])
         return dossier
 
-    def task_queue(self, where: Mapping[str, Any]) -> list[dict[str, Any]]:
-        """Return ready dossier tasks, earliest due first, restricted by ``where`` (``store.task_queue``)."""
+    def task_queue(
+        self, where: Mapping[str, Any], *, offset: int = 0, limit: int = 100
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Return a page of ready dossier tasks, earliest due first, and the total (``store.task_queue``)."""
         with self.engine.store.unit_of_work(write=False) as uow:
-            return store.task_queue(uow.conn, where)
+            return store.task_queue(uow.conn, where, offset=offset, limit=limit)
 
     def task_with_dossier(self, task_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
         """Return a ready task and the dossier it belongs to.

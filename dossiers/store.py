@@ -193,14 +193,29 @@ def delete_calendar_day(conn: Connection, day: date) -> bool:
     return bool(conn.execute(delete(calendar_days).where(calendar_days.c.day == day)).rowcount)
 
 
-def task_queue(conn: Connection, where: Mapping[str, Any], limit: int = 500) -> list[dict[str, Any]]:
-    """Return ready tasks of dossiers with their dossier's code, status and due date, earliest due first.
+def task_queue(
+    conn: Connection, where: Mapping[str, Any], *, offset: int = 0, limit: int = 100
+) -> tuple[list[dict[str, Any]], int]:
+    """Return one page of ready dossier tasks, earliest due date first (stable), and how many match in all.
 
     ``where`` may hold: agency_code and lanes (an official's queue), owner (an applicant's own dossiers),
     procedure_code, status, due_before.
     """
+    from sqlalchemy import func
+
     from engine.tables import ready_tasks, task_claims
 
+    clauses = {
+        "agency_code": lambda v: dossiers.c.agency_code == v,
+        "lanes": lambda v: ready_tasks.c.lane.in_(v),
+        "procedure_code": lambda v: dossiers.c.procedure_code == v,
+        "status": lambda v: dossiers.c.status == v,
+        "due_before": lambda v: dossiers.c.due_at < v,
+        "owner": lambda v: dossiers.c.owner == v,
+    }
+    conditions = [clauses[key](value) for key, value in where.items() if value is not None]
+    joined = ready_tasks.join(dossiers, dossiers.c.instance_id == ready_tasks.c.instance_id)
+    total = conn.execute(select(func.count()).select_from(joined).where(*conditions)).scalar_one()
     query = (
         select(
             ready_tasks,
@@ -212,20 +227,10 @@ def task_queue(conn: Connection, where: Mapping[str, Any], limit: int = 500) -> 
             dossiers.c.due_at,
             dossiers.c.agency_code,
         )
-        .join(dossiers, dossiers.c.instance_id == ready_tasks.c.instance_id)
-        .outerjoin(task_claims, task_claims.c.task_id == ready_tasks.c.id)
+        .select_from(joined.outerjoin(task_claims, task_claims.c.task_id == ready_tasks.c.id))
+        .where(*conditions)
         .order_by(dossiers.c.due_at.is_(None), dossiers.c.due_at, ready_tasks.c.created_at, ready_tasks.c.id)
+        .offset(offset)
         .limit(limit)
     )
-    clauses = {
-        "agency_code": lambda v: dossiers.c.agency_code == v,
-        "lanes": lambda v: ready_tasks.c.lane.in_(v),
-        "procedure_code": lambda v: dossiers.c.procedure_code == v,
-        "status": lambda v: dossiers.c.status == v,
-        "due_before": lambda v: dossiers.c.due_at < v,
-        "owner": lambda v: dossiers.c.owner == v,
-    }
-    for key, value in where.items():
-        if value is not None:
-            query = query.where(clauses[key](value))
-    return [dict(row._mapping) for row in conn.execute(query)]
+    return [dict(row._mapping) for row in conn.execute(query)], int(total)
