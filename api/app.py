@@ -16,7 +16,7 @@ from dossiers.service import DossierService
 from engine.facade import Engine
 from motcua.settings import Settings
 
-from . import attachments, auth, auth_routes, catalogue, definitions, integrators, tasks, webhooks
+from . import attachments, auth, auth_routes, catalogue, definitions, integrators, stats, tasks, webhooks
 from . import dossiers as dossier_routes
 from .errors import PROBLEM, ProblemDocumentSchema, http_problem, register_error_handlers
 
@@ -88,6 +88,7 @@ def create_app(
     for module in (
         auth_routes,
         catalogue,
+        stats,
         dossier_routes,
         attachments,
         tasks,
@@ -96,6 +97,7 @@ def create_app(
         webhooks,
     ):
         api.register_blueprint(module.blp)
+    stats.install(app)
     _health(app, engine)
     return app
 
