@@ -26,7 +26,7 @@ from .catalogue import (
     nfc,
     processing_time,
 )
-from .lifecycle import CHANNEL_NAMES, DossierTracker, calendar_for
+from .lifecycle import CHANNEL_NAMES, DossierTracker
 from .procedures import Catalogue
 from .status import CHANNELS, FINAL, STATUS_NAMES, Status
 
@@ -63,11 +63,7 @@ class DossierService:
 
     def __init__(self, engine: Engine, forms: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         self.engine = engine
-        self.forms: dict[str, Any] = dict(forms or {})
-        self._validators = {
-            form_id: Draft202012Validator(form["schema"], format_checker=FORMATS)
-            for form_id, form in self.forms.items()
-        }
+        self._use_forms(forms or {})
         self.catalogue = Catalogue(engine)
         if not any(isinstance(listener, DossierTracker) for listener in engine.listeners):
             engine.add_listener(DossierTracker())
@@ -77,11 +73,16 @@ class DossierService:
         """Load procedures and forms from ``folder`` into the catalogue (``Catalogue.seed``)."""
         seeded = self.catalogue.seed(folder, actor)
         if self.catalogue.forms:
-            self.forms = dict(self.catalogue.forms)
-            self._validators = {
-                k: Draft202012Validator(v["schema"], format_checker=FORMATS) for k, v in self.forms.items()
-            }
+            self._use_forms(self.catalogue.forms)
         return seeded
+
+    def _use_forms(self, forms: Mapping[str, Mapping[str, Any]]) -> None:
+        """Keep the form definitions and a compiled validator for each."""
+        self.forms: dict[str, Any] = dict(forms)
+        self._validators = {
+            form_id: Draft202012Validator(form["schema"], format_checker=FORMATS)
+            for form_id, form in forms.items()
+        }
 
     def procedures(self) -> list[dict[str, Any]]:
         """Return the public catalogue."""
@@ -496,11 +497,6 @@ class DossierService:
                 for day, working in sorted(rows)
             ]
         return sum(added)
-
-    def working_calendar(self) -> Any:
-        """Return the working calendar with the stored overrides."""
-        with self.engine.store.unit_of_work(write=False) as uow:
-            return calendar_for(uow.conn)
 
 
 def _field_errors(error: Any) -> list[tuple[str, str]]:

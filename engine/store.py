@@ -203,26 +203,6 @@ class UnitOfWork:
         """Record an Idempotency-Key with the instance it starts."""
         self.conn.execute(insert(t.start_requests).values(**values))
 
-    def list_instances(
-        self,
-        *,
-        status: str | None = None,
-        process_key: str | None = None,
-        business_key: str | None = None,
-        limit: int = 100,
-    ) -> Sequence[AnyRow]:
-        """Return instance heads, newest first, filtered by what is given."""
-        cols = [c for c in t.instances.c if c.name != "state"]
-        query = select(*cols).order_by(t.instances.c.created_at.desc()).limit(limit)
-        for column, value in (
-            ("status", status),
-            ("process_key", process_key),
-            ("business_key", business_key),
-        ):
-            if value is not None:
-                query = query.where(t.instances.c[column] == value)
-        return self.conn.execute(query).all()
-
     # -- projections ------------------------------------------------------------------------------
     def ready_task_version(self, task_id: str) -> tuple[str, int, str | None] | None:
         """Return (instance id, instance row version, who claimed it) of a ready task, or None."""
