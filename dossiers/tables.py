@@ -69,6 +69,9 @@ dossiers = Table(
     Column("rating", Integer),
     Column("rating_comment", Text),
     Column("rated_at", UTCDateTime),
+    # Set once by the deadline job: when the dossier was found about to be late, and found late.
+    Column("due_soon_at", UTCDateTime),
+    Column("overdue_at", UTCDateTime),
     Column("updated_at", UTCDateTime, nullable=False),
 )
 

@@ -15,6 +15,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -113,6 +114,29 @@ timers = Table(
     Column("element_id", String(200), nullable=False),
     Column("kind", String(10), nullable=False),
     Column("due_at", UTCDateTime, nullable=False, index=True),
+    # A worker that took the wake-up holds it until ``lease_until``; after that any worker may take it again
+    # (a worker killed mid-run loses nothing).  Firing deletes the row in the instance's own transaction.
+    Column("claimed_by", String(100)),
+    Column("lease_until", UTCDateTime),
+    Index("ix_timers_kind_due_at", "kind", "due_at"),
+)
+
+# What each scheduler job of each worker process did: one row per (worker, job), updated after runs.
+job_runs = Table(
+    "job_runs",
+    metadata,
+    Column("worker", String(100), primary_key=True),
+    Column("job", String(50), primary_key=True),
+    Column("runs", BigInteger, nullable=False, default=0),
+    Column("items", BigInteger, nullable=False, default=0),
+    Column("failures", BigInteger, nullable=False, default=0),
+    Column("last_started_at", UTCDateTime),
+    Column("last_finished_at", UTCDateTime),
+    Column("last_duration_ms", Float),
+    Column("last_items", Integer),
+    Column("last_lag_ms", Float),
+    Column("max_lag_ms", Float),
+    Column("last_error", Text),
 )
 
 message_subscriptions = Table(

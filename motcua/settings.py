@@ -40,6 +40,14 @@ class Settings:
     workflows_dir: Path = ROOT / "workflows"
     host: str = "127.0.0.1"
     port: int = 8000
+    # Background work (see motcua/scheduler.py).  ``scheduler`` off: ``motcua serve`` runs no jobs
+    # (a separate ``motcua worker`` does); unit tests build apps without it.
+    scheduler: bool = True
+    scheduler_tick: float = 1.0
+    timer_lease: float = 30.0
+    claim_ttl_hours: float = 8.0
+    due_soon_working_hours: float = 8.0
+    metrics_token: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -61,6 +69,12 @@ class Settings:
                     f"{name} must be a number, got {raw!r}", {name: ["not a number"]}
                 ) from exc
 
+        def positive(name: str, default: float) -> float:
+            value = number(name, default)
+            if value <= 0:
+                raise ValidationError(f"{name} must be positive, got {value}", {name: ["must be positive"]})
+            return value
+
         return cls(
             database_url=env.get("MOTCUA_DATABASE_URL") or _default_database_url(),
             script_time_limit=number("MOTCUA_SCRIPT_TIME_LIMIT", 2.0),
@@ -71,9 +85,26 @@ class Settings:
             workflows_dir=Path(env.get("MOTCUA_WORKFLOWS_DIR") or ROOT / "workflows"),
             host=env.get("MOTCUA_HOST") or "127.0.0.1",
             port=int(number("MOTCUA_PORT", 8000, int)),
+            scheduler=_switch(env, "MOTCUA_SCHEDULER", default=True),
+            scheduler_tick=positive("MOTCUA_SCHEDULER_TICK", 1.0),
+            timer_lease=positive("MOTCUA_TIMER_LEASE", 30.0),
+            claim_ttl_hours=positive("MOTCUA_CLAIM_TTL_HOURS", 8.0),
+            due_soon_working_hours=positive("MOTCUA_DUE_SOON_WORKING_HOURS", 8.0),
+            metrics_token=env.get("MOTCUA_METRICS_TOKEN") or None,
         )
 
     def ensure_var_dir(self) -> None:
         """Create the folder of a SQLite database file when it does not exist."""
         if self.database_url.startswith("sqlite:///") and ":memory:" not in self.database_url:
             Path(self.database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _switch(env: dict[str, str], name: str, *, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw == "":
+        return default
+    if raw in {"1", "on", "true", "yes"}:
+        return True
+    if raw in {"0", "off", "false", "no"}:
+        return False
+    raise ValidationError(f"{name} must be on or off, got {raw!r}", {name: ["must be on or off"]})
