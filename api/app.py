@@ -16,7 +16,18 @@ from dossiers.service import DossierService
 from engine.facade import Engine
 from motcua.settings import Settings
 
-from . import attachments, auth, auth_routes, catalogue, definitions, integrators, stats, tasks, webhooks
+from . import (
+    attachments,
+    auth,
+    auth_routes,
+    catalogue,
+    definitions,
+    integrators,
+    metrics,
+    stats,
+    tasks,
+    webhooks,
+)
 from . import dossiers as dossier_routes
 from .errors import PROBLEM, ProblemDocumentSchema, http_problem, register_error_handlers
 
@@ -98,6 +109,7 @@ def create_app(
     ):
         api.register_blueprint(module.blp)
     stats.install(app)
+    metrics.install(app, settings)
     _health(app, engine)
     return app
 

@@ -14,11 +14,12 @@ from dossiers.access import check_see
 from dossiers.lifecycle import CHANNEL_NAMES
 from dossiers.service import Submission
 from dossiers.status import STATUS_NAMES, Status
+from engine.errors import ForbiddenError
 
 from . import attachments as attachment_routes
 from . import context
 from .auth import principal, require_roles
-from .schemas import PageInfo, PageQuery
+from .schemas import DEADLINE_FLAGS, PageInfo, PageQuery
 
 blp = Blueprint(
     "dossiers", __name__, url_prefix="/api/v1/dossiers", description="Hồ sơ: submit and track dossiers"
@@ -92,6 +93,13 @@ class DossierSchema(Schema):
     apology = fields.Dict(allow_none=True)
     withdrawn_at = fields.DateTime(allow_none=True)
     rating = fields.Integer(allow_none=True)
+    due_soon_at = fields.DateTime(
+        allow_none=True, metadata={"description": "when the dossier was found about to be late"}
+    )
+    overdue_at = fields.DateTime(allow_none=True, metadata={"description": "when it was found late"})
+    due_soon = fields.Boolean(metadata={"description": DEADLINE_FLAGS["due_soon"]})
+    overdue = fields.Boolean(metadata={"description": DEADLINE_FLAGS["overdue"]})
+    apology_required = fields.Boolean(metadata={"description": DEADLINE_FLAGS["apology_required"]})
     tasks = fields.List(fields.Nested(TaskRefSchema))
     handovers = fields.List(fields.Nested(HandoverSchema))
     documents = fields.Method("dump_documents")
@@ -115,6 +123,13 @@ class DossierPage(Schema):
 class RatingSchema(Schema):
     score = fields.Integer(required=True, validate=validate.Range(min=1, max=5))
     comment = fields.String(validate=validate.Length(max=2000), load_default=None)
+
+
+class ApologySchema(Schema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+    new_due_at = fields.AwareDateTime(
+        required=True, metadata={"description": "The new appointment, later than the current due time."}
+    )
 
 
 def _visible(code: str) -> dict[str, Any]:
@@ -208,6 +223,26 @@ class Rating(MethodView):
     def post(self, body: dict[str, Any], code: str) -> dict[str, Any]:
         """Rate the service (1-5) once the result was returned."""
         return context.dossiers().rate(code, body["score"], body.get("comment"), actor=principal().username)
+
+
+@blp.route("/<string:code>/apology")
+class Apology(MethodView):
+    @blp.arguments(ApologySchema)
+    @blp.response(200, DossierSchema)
+    @blp.doc(security=[{"bearer": []}])
+    def post(self, body: dict[str, Any], code: str) -> dict[str, Any]:
+        """Issue the apology letter of a dossier that is running late, with its reason and a new date (once).
+
+        For the agency's specialists and leaders (form 04; download it as the `apology` document). The
+        deadline job flags the dossiers that need one (`apology_required`)."""
+        who = principal()
+        dossier = _visible(code)
+        if not who.has("admin") and not (
+            who.has("specialist", "leader") and who.agency_code == dossier["agency_code"]
+        ):
+            raise ForbiddenError("Only the agency's specialists and leaders issue apology letters")
+        context.dossiers().apologise(code, body["reason"], body["new_due_at"], actor=who.username)
+        return context.dossiers().dossier(code)
 
 
 @blp.route("/<string:code>/documents/<string:kind>")

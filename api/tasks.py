@@ -11,11 +11,12 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from dossiers.access import check_act, queue_filter
+from dossiers.deadlines import dossier_flags
 from engine.errors import ValidationError
 
 from . import context
 from .auth import principal
-from .schemas import PageInfo, PageQuery
+from .schemas import DEADLINE_FLAGS, PageInfo, PageQuery
 
 blp = Blueprint("tasks", __name__, url_prefix="/api/v1/tasks", description="Officials' task queues")
 
@@ -26,6 +27,10 @@ class TaskQuery(PageQuery):
     lane = fields.String(validate=validate.OneOf(["applicant", "reception", "specialist", "leader"]))
     overdue = fields.Boolean()
     due_before = fields.AwareDateTime()
+    deadline = fields.String(
+        validate=validate.OneOf(["due_soon", "overdue", "apology_required"]),
+        metadata={"description": "only tasks of dossiers with this deadline flag set"},
+    )
 
 
 class TaskSchema(Schema):
@@ -42,6 +47,9 @@ class TaskSchema(Schema):
     due_at = fields.DateTime(allow_none=True)
     claimed_by = fields.String(allow_none=True)
     claimed_at = fields.DateTime(allow_none=True)
+    due_soon = fields.Boolean(metadata={"description": DEADLINE_FLAGS["due_soon"]})
+    overdue = fields.Boolean(metadata={"description": DEADLINE_FLAGS["overdue"]})
+    apology_required = fields.Boolean(metadata={"description": DEADLINE_FLAGS["apology_required"]})
     form = fields.Dict(
         allow_none=True, metadata={"description": "the JSON Schema of the form to fill, if any"}
     )
@@ -78,11 +86,16 @@ class Tasks(MethodView):
     @blp.response(200, TaskPage)
     @blp.doc(security=[{"bearer": []}])
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
-        """The caller's queue, earliest due first: by procedure, status, lane, overdue, due before."""
+        """The caller's queue, earliest due first: by procedure, status, lane, overdue, due before, deadline
+        flag (due_soon, overdue, apology_required)."""
         where = queue_filter(principal())
         if "lane" in query:
             where["lanes"] = [lane for lane in where.get("lanes", [query["lane"]]) if lane == query["lane"]]
-        where.update(procedure_code=query.get("procedure_code"), status=query.get("status"))
+        where.update(
+            procedure_code=query.get("procedure_code"),
+            status=query.get("status"),
+            deadline=query.get("deadline"),
+        )
         now: datetime = context.engine().now()
         due_before = query.get("due_before")
         if query.get("overdue"):
@@ -112,6 +125,7 @@ class Task(MethodView):
                 "procedure_code": dossier["procedure_code"],
                 "dossier_status": dossier["status"],
                 "due_at": dossier["due_at"],
+                **dossier_flags(dossier),
                 "form": context.dossiers().form_schema_for(task, dossier),
             },
             200,

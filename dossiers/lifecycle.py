@@ -17,14 +17,23 @@ from sqlalchemy.engine import Connection
 from engine.errors import ValidationError
 from engine.runtime import InstanceChange
 
-from . import store, webhooks
+from . import deadlines, store, webhooks
 from .calendar import WorkingCalendar
 from .catalogue import processing_time
 from .status import ACCEPTED, PAUSING, Status, status_at
 
 CHANNEL_NAMES = {1: "in_person", 2: "online", 3: "post"}
 _DECISION_FIELDS = ("decision", "approval", "appraisal_result")
-_NOTE_FIELDS = ("approval_note", "refusal_reason", "supplement_note", "appraisal_opinion", "note")
+_NOTE_FIELDS = (
+    "approval_note",
+    "refusal_reason",
+    "supplement_note",
+    "appraisal_opinion",
+    "escalation_note",
+    "note",
+)
+# Elements that run beside the dossier's path (a leader's reminder) and never receive the dossier.
+_SIDE_ROLES = frozenset({"escalation"})
 
 
 def calendar_for(conn: Connection) -> WorkingCalendar:
@@ -46,7 +55,14 @@ def due_at_for(
 
 
 class DossierTracker:
-    """The engine listener that derives dossier state from process changes."""
+    """The engine listener that derives dossier state from process changes.
+
+    Args:
+        due_soon_working_hours: the due-soon window, to clear deadline marks a later due date undoes.
+    """
+
+    def __init__(self, due_soon_working_hours: float = deadlines.DUE_SOON_WORKING_HOURS) -> None:
+        self.due_soon_working_hours = due_soon_working_hours
 
     def __call__(self, conn: Connection, change: InstanceChange) -> None:
         """Apply one instance change to the dossier whose code is the instance's business key."""
@@ -93,6 +109,9 @@ class DossierTracker:
             updates.update(received_at=now, due_at=due, original_due_at=due)
         elif old in PAUSING and dossier["received_at"] is not None:
             updates["due_at"] = self._due_with_pauses(conn, dossier)
+            if dossier["due_soon_at"] or dossier["overdue_at"]:
+                hours = self.due_soon_working_hours
+                updates.update(deadlines.cleared_marks(calendar_for(conn), now, updates["due_at"], hours))
         updates.update(self._ending(dossier, new, change, updates.get("due_at")))
         return updates
 
@@ -150,17 +169,22 @@ class DossierTracker:
     @staticmethod
     def _handovers(code: str, change: InstanceChange) -> list[dict[str, Any]]:
         waiting = change.projection.position if change.projection.status == "running" else ()
-        next_roles = sorted({p["lane"] for p in waiting if p.get("lane")})
+        next_roles = sorted(
+            {
+                p["lane"]
+                for p in waiting
+                if p.get("lane") and p.get("properties", {}).get("role") not in _SIDE_ROLES
+            }
+        )
         rows = []
         for entry in change.audit:
             if entry["action"] != "task_completed":
                 continue
             details = json.loads(entry["details"] or "{}")
             fields = set(details.get("fields", []))
-            result = next((str(change.data[f]) for f in _DECISION_FIELDS if f in fields), "done")
-            note = next(
-                (str(change.data[f]) for f in _NOTE_FIELDS if f in fields and change.data.get(f)), None
-            )
+            given = change.submitted.get(entry["task_id"] or "", change.data)
+            result = next((str(given[f]) for f in _DECISION_FIELDS if f in fields and f in given), "done")
+            note = next((str(given[f]) for f in _NOTE_FIELDS if f in fields and given.get(f)), None)
             rows.append(
                 {
                     "dossier_code": code,

@@ -19,16 +19,17 @@ from engine.errors import ConflictError, NotFoundError, TaskStateError, Validati
 from engine.facade import Engine
 from handlers.documents import render_form
 
-from . import documents, store
+from . import deadlines, documents, store
 from .calendar import ANNOUNCED_OVERRIDES
 from .catalogue import (
     compute_fees,
     nfc,
     processing_time,
 )
-from .lifecycle import CHANNEL_NAMES, DossierTracker
+from .lifecycle import CHANNEL_NAMES, DossierTracker, calendar_for
 from .procedures import Catalogue
 from .status import CHANNELS, FINAL, STATUS_NAMES, Status
+from .timer_functions import timer_functions
 
 DELIVERY_METHODS = ("online", "desk", "post")
 FORMATS = Draft202012Validator.FORMAT_CHECKER  # dates, e-mail addresses: checked, not just annotated
@@ -59,14 +60,23 @@ class DossierService:
     Args:
         engine: the engine facade; the service registers its tracker as a listener.
         forms: form definitions by id (``catalogue.load_forms``).
+        due_soon_working_hours: how close to its due date (in working hours) a dossier is due soon.
     """
 
-    def __init__(self, engine: Engine, forms: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        forms: Mapping[str, Mapping[str, Any]] | None = None,
+        *,
+        due_soon_working_hours: float = deadlines.DUE_SOON_WORKING_HOURS,
+    ) -> None:
         self.engine = engine
+        self.due_soon_working_hours = due_soon_working_hours
         self._use_forms(forms or {})
         self.catalogue = Catalogue(engine)
         if not any(isinstance(listener, DossierTracker) for listener in engine.listeners):
-            engine.add_listener(DossierTracker())
+            engine.add_listener(DossierTracker(due_soon_working_hours))
+        engine.add_timer_functions(timer_functions)  # working_days(), due_date()... in BPMN timers
 
     # -- catalogue (see dossiers/procedures.py) ------------------------------------------------------
     def seed_catalogue(self, folder: Path, actor: str = "seed") -> list[dict[str, Any]]:
@@ -309,9 +319,12 @@ class DossierService:
                 "at": now.isoformat(),
                 "by": actor,
             }
-            store.update_dossier(
-                uow.conn, code, {"apology": apology, "due_at": new_due_at, "updated_at": now}
-            )
+            values = {"apology": apology, "due_at": new_due_at, "updated_at": now}
+            if dossier["due_soon_at"] or dossier["overdue_at"]:
+                calendar = calendar_for(uow.conn)
+                hours = self.due_soon_working_hours
+                values.update(deadlines.cleared_marks(calendar, now, new_due_at, hours))
+            store.update_dossier(uow.conn, code, values)
         return self.dossier(code)
 
     def rate(self, code: str, score: int, comment: str | None, actor: str) -> dict[str, Any]:
@@ -363,6 +376,7 @@ class DossierService:
             tasks = uow.ready_tasks(instance_id=dossier["instance_id"]) if dossier["instance_id"] else []
             dossier["tasks"] = [dict(t._mapping) for t in tasks]
             dossier["calendar_late"] = _late(dossier, self.engine.now())
+            dossier.update(deadlines.dossier_flags(dossier))
         dossier["status_name"] = STATUS_NAMES[Status(dossier["status"])]
         dossier["channel_name"] = CHANNEL_NAMES.get(dossier["channel"])
         return dossier
@@ -370,9 +384,15 @@ class DossierService:
     def task_queue(
         self, where: Mapping[str, Any], *, offset: int = 0, limit: int = 100
     ) -> tuple[list[dict[str, Any]], int]:
-        """Return a page of ready dossier tasks, earliest due first, and the total (``store.task_queue``)."""
+        """Return a page of ready dossier tasks, earliest due first, and the total (``store.task_queue``);
+        each task carries its dossier's deadline flags (``deadlines.flags``)."""
         with self.engine.store.unit_of_work(write=False) as uow:
-            return store.task_queue(uow.conn, where, offset=offset, limit=limit)
+            items, total = store.task_queue(uow.conn, where, offset=offset, limit=limit)
+        for item in items:
+            finished, apologised = item.pop("dossier_finished_at"), item.pop("dossier_apologised")
+            marks = item["due_soon_at"], item["overdue_at"]
+            item.update(deadlines.flags(*marks, finished=finished is not None, apologised=bool(apologised)))
+        return items, total
 
     def task_with_dossier(self, task_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
         """Return a ready task and the dossier it belongs to.
@@ -395,9 +415,26 @@ class DossierService:
     def dossiers(
         self, where: Mapping[str, Any] | None = None, *, offset: int = 0, limit: int = 100
     ) -> tuple[list[dict[str, Any]], int]:
-        """Return a page of dossiers, newest first, matching ``where``; and how many match in all."""
+        """Return a page of dossiers, newest first, matching ``where``; and how many match in all.
+
+        Each dossier carries its deadline flags (``deadlines.flags``)."""
         with self.engine.store.unit_of_work(write=False) as uow:
-            return store.list_dossiers(uow.conn, where or {}, offset=offset, limit=limit)
+            items, total = store.list_dossiers(uow.conn, where or {}, offset=offset, limit=limit)
+        return [{**d, **deadlines.dossier_flags(d)} for d in items], total
+
+    def mark_deadlines(self, now: datetime | None = None, limit: int = 200) -> dict[str, int]:
+        """Mark the dossiers that became due soon or overdue, each once (``deadlines.mark_deadlines``).
+
+        Args:
+            now: the time to judge by (default: the engine's clock).
+            limit: at most this many dossiers of each kind.
+
+        Returns:
+            How many were marked: ``{"due_soon": n, "overdue": m}``.
+        """
+        now = now or self.engine.now()
+        hours = self.due_soon_working_hours
+        return deadlines.mark_deadlines(self.engine.store, now, hours=hours, limit=limit)
 
     def document(self, code: str, kind: str) -> bytes:
         """Render a document of a dossier (receipt, supplement_request, refusal, apology, control_slip, ...).

@@ -7,11 +7,13 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
 
 from .calendar import CalendarOverrides
+from .status import PAUSING
 from .tables import calendar_days, dossier_counters, dossier_handovers, dossier_pauses, dossiers, procedures
 
 Row = Any
@@ -95,6 +97,79 @@ def list_dossiers(
         .limit(limit)
     )
     return [decode(row) for row in conn.execute(query)], int(total)
+
+
+# -- deadline marks (dossiers/deadlines.py) ---------------------------------------------------------
+def _running() -> list[ColumnElement[bool]]:
+    """Conditions of a dossier whose processing clock runs: received, not finished, not paused."""
+    p = dossier_pauses.c
+    open_pause = select(p.id).where(p.dossier_code == dossiers.c.code, p.ended_at.is_(None)).exists()
+    return [
+        dossiers.c.finished_at.is_(None),
+        dossiers.c.status.not_in([int(s) for s in PAUSING]),
+        ~open_pause,
+    ]
+
+
+def unmarked_due(
+    conn: Connection,
+    mark: str,
+    *,
+    due_from: datetime | None = None,
+    due_through: datetime | None = None,
+    due_before: datetime | None = None,
+    limit: int,
+    claim: bool = False,
+) -> list[dict[str, Any]]:
+    """Return running dossiers whose ``mark`` column (due_soon_at, overdue_at) is unset and whose due date
+    lies in the given range (``due_from <= due_at``, ``due_at <= due_through``, ``due_at < due_before``),
+    earliest due first: code, procedure_code, instance_id, status, due_at.
+
+    With ``claim`` the rows are locked until the transaction ends, skipping rows another transaction holds
+    (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite writers are already serialized).
+    """
+    d = dossiers.c
+    bounds: list[ColumnElement[bool]] = [d.due_at.is_not(None), d[mark].is_(None)]
+    bounds += [d.due_at >= due_from] if due_from is not None else []
+    bounds += [d.due_at <= due_through] if due_through is not None else []
+    bounds += [d.due_at < due_before] if due_before is not None else []
+    query = (
+        select(d.code, d.procedure_code, d.instance_id, d.status, d.due_at)
+        .where(*bounds, *_running())
+        .order_by(d.due_at, d.code)
+        .limit(limit)
+    )
+    if claim:
+        query = query.with_for_update(of=dossiers, skip_locked=True)
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def set_mark(conn: Connection, mark: str, codes: Sequence[str], at: datetime) -> list[str]:
+    """Set the ``mark`` column of the dossiers ``codes`` that do not have it yet; return those codes."""
+    if not codes:
+        return []
+    d = dossiers.c
+    stmt = (
+        update(dossiers)
+        .where(d.code.in_(codes), d[mark].is_(None))
+        .values({mark: at, "updated_at": at})
+        .returning(d.code)
+    )
+    return [row.code for row in conn.execute(stmt)]
+
+
+def deadline_condition(deadline: str) -> ColumnElement[bool]:
+    """Return the SQL condition of a deadline filter: due_soon (about to be late, not yet late), overdue, or
+    apology_required (either, with no apology letter yet); only dossiers not finished match."""
+    d = dossiers.c
+    running = d.finished_at.is_(None)
+    due_soon = and_(running, d.due_soon_at.is_not(None), d.overdue_at.is_(None))
+    overdue = and_(running, d.overdue_at.is_not(None))
+    if deadline == "due_soon":
+        return due_soon
+    if deadline == "overdue":
+        return overdue
+    return and_(or_(due_soon, overdue), d.apology.is_(None))
 
 
 # -- pauses and handovers ---------------------------------------------------------------------------
@@ -199,7 +274,7 @@ def task_queue(
     """Return one page of ready dossier tasks, earliest due date first (stable), and how many match in all.
 
     ``where`` may hold: agency_code and lanes (an official's queue), owner (an applicant's own dossiers),
-    procedure_code, status, due_before.
+    procedure_code, status, due_before, deadline (``deadline_condition``).
     """
     from sqlalchemy import func
 
@@ -212,6 +287,7 @@ def task_queue(
         "status": lambda v: dossiers.c.status == v,
         "due_before": lambda v: dossiers.c.due_at < v,
         "owner": lambda v: dossiers.c.owner == v,
+        "deadline": deadline_condition,
     }
     conditions = [clauses[key](value) for key, value in where.items() if value is not None]
     joined = ready_tasks.join(dossiers, dossiers.c.instance_id == ready_tasks.c.instance_id)
@@ -226,6 +302,10 @@ def task_queue(
             dossiers.c.status.label("dossier_status"),
             dossiers.c.due_at,
             dossiers.c.agency_code,
+            dossiers.c.due_soon_at,
+            dossiers.c.overdue_at,
+            dossiers.c.finished_at.label("dossier_finished_at"),
+            dossiers.c.apology.is_not(None).label("dossier_apologised"),
         )
         .select_from(joined.outerjoin(task_claims, task_claims.c.task_id == ready_tasks.c.id))
         .where(*conditions)

@@ -5,7 +5,19 @@ They share the engine's metadata so that one Alembic history (``motcua/migration
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Date, ForeignKey, Index, Integer, LargeBinary, String, Table, Text
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    text,
+)
 
 from engine.tables import BigId, UTCDateTime, metadata
 
@@ -73,6 +85,13 @@ dossiers = Table(
     Column("due_soon_at", UTCDateTime),
     Column("overdue_at", UTCDateTime),
     Column("updated_at", UTCDateTime, nullable=False),
+    # Open dossiers by due time (the deadline job, overdue counts): finished ones never enter it.
+    Index(
+        "ix_dossiers_open_due",
+        "due_at",
+        postgresql_where=text("finished_at IS NULL"),
+        sqlite_where=text("finished_at IS NULL"),
+    ),
 )
 
 # Every interval the clock stood still while waiting for the applicant (supplement, payment).

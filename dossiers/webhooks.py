@@ -18,6 +18,9 @@ What a receiver gets::
      "data": {"code": "...", "procedure_code": "...", "status": {"code": 2, "name": "..."},
               "previous_status": {"code": 1, "name": "..."}, "at": "2026-03-02T02:00:00+00:00"}}
 
+``dossier.due_soon`` and ``dossier.overdue`` carry the code, procedure_code, status, due_at and at (and
+``working_hours_left`` for due_soon); each is sent once per due date (see ``dossiers/deadlines.py``).
+
 A 2xx answer settles the delivery.  Any other answer, a network error or no answer within 5 s is retried
 30 s later, then 1, 2, 4 ... minutes later (capped at 1 h); after 8 attempts the delivery is given up.
 Redirects are not followed.
@@ -46,7 +49,9 @@ from .status import describe
 from .tables import webhook_deliveries, webhooks
 
 STATUS_CHANGED = "dossier.status_changed"
-EVENTS = (STATUS_CHANGED,)
+DUE_SOON = "dossier.due_soon"  # about to be late: the agency owes an apology letter with a new date
+OVERDUE = "dossier.overdue"  # past its due date (dossiers/deadlines.py)
+EVENTS = (STATUS_CHANGED, DUE_SOON, OVERDUE)
 ALL_EVENTS = "*"
 TIMEOUT_SECONDS = 5.0
 LEASE = timedelta(seconds=60)  # how long a claimed delivery is hidden from other workers while it is sent

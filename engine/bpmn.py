@@ -17,7 +17,9 @@ from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 
+from engine import timer_specs
 from engine.errors import DefinitionError
+from engine.sandbox import check_script
 from engine.specs import MotcuaBpmnParser
 from engine.xml_safety import (
     BPMN_NS,
@@ -228,10 +230,11 @@ def load_documents(
     """
     registry = _read_all(documents)
     given = list(registry.values())
+    options = _LintOptions(check_expression=check_script)
     for doc in given:
         for process in doc.processes:
-            for check in (_check_references, _check_message_refs):
-                for problem in check(doc, process, _LintOptions()):
+            for check in (_check_references, _check_message_refs, _check_timers):
+                for problem in check(doc, process, options):
                     raise problem.to_error()
     parser = (parser_class or MotcuaBpmnParser)(validator=None)  # validated already, under a lock
     for doc in given:
@@ -285,6 +288,22 @@ def _check_message_refs(doc: BpmnDocument, process: Any, options: _LintOptions) 
         ref = definition.get("messageRef")
         if ref and ref not in messages:
             yield _at(doc, definition, f"messageRef '{ref}' names no bpmn:message of the document")
+
+
+def _check_timers(doc: BpmnDocument, process: Any, options: _LintOptions) -> Iterator[Problem]:
+    """Every timer needs an ISO 8601 literal of its kind (bare or quoted) or a valid Python expression."""
+    for definition in process.iter(_q("timerEventDefinition")):
+        event = definition.getparent()
+        element = event.get("id") or definition.get("id") or "?"
+        specs = [child for child in definition if etree.QName(child).localname in timer_specs.KINDS]
+        if not specs:
+            yield _at(doc, event, f"Timer '{element}' has no timeDate, timeDuration or timeCycle")
+        for spec in specs:
+            kind = etree.QName(spec).localname
+            for message in timer_specs.expression_problems(
+                kind, element, spec.text, options.check_expression
+            ):
+                yield _at(doc, event, message)
 
 
 __all__ = [

@@ -177,6 +177,63 @@ def _needs(role: str, what: str, kind: _Condition, *others: _Condition) -> Rule:
     return rule
 
 
+def _shaped(role: str, *conditions: _Condition) -> Rule:
+    """Rule: every element that has ``role`` (none is required) meets the conditions; a problem per one that
+    does not."""
+    kind, *others = conditions
+    lanes = [c.text for c in others if c.text.startswith("in lane")]
+    rest = [c.text for c in others if not c.text.startswith("in lane")]
+    wanted = " ".join([kind.text, *lanes]) + (" that " + " and ".join(rest) if rest else "")
+
+    def rule(tree: _Tree) -> list[Problem]:
+        return [
+            element.problem(
+                f"level {tree.level}: '{element.id}' has role '{role}' but "
+                + " and ".join(c.actual(element) for c in conditions if not c.holds(element))
+                + f"; it must be {wanted}"
+            )
+            for element in tree.with_role(role)
+            if not all(c.holds(element) for c in conditions)
+        ]
+
+    return rule
+
+
+def _keeps_status() -> _Condition:
+    return _Condition(
+        "sets no dossier_status",
+        lambda e: "dossier_status" not in e.properties,
+        lambda e: f"sets dossier_status {e.properties.get('dossier_status')}",
+    )
+
+
+def _non_interrupting() -> _Condition:
+    return _Condition(
+        "does not interrupt the task",
+        lambda e: e.node.get("cancelActivity") == "false",
+        lambda e: "interrupts the task (cancelActivity is not false)",
+    )
+
+
+def _attached_to(role: str) -> _Condition:
+    def target_role(element: _Element) -> str | None:
+        found = element.node.getparent().xpath("*[@id=$id]", id=element.node.get("attachedToRef") or "")
+        return _properties(found[0]).get("role") if found else None
+
+    return _Condition(
+        f"is attached to the element with role '{role}'",
+        lambda e: target_role(e) == role,
+        lambda e: f"is attached to '{e.node.get('attachedToRef')}' (role {target_role(e)!r})",
+    )
+
+
+# A reception review left too long escalates to a leader, beside the dossier's path (CONVENTIONS.md).
+_ESCALATION = (
+    _shaped("review_deadline", _kind("boundaryEvent"), _timer(), _non_interrupting(), _attached_to("review")),
+    _shaped("escalation", _kind("userTask"), _lane("leader"), _keeps_status()),
+)
+
+
 # -- rules that look at more than one element -----------------------------------------------------------
 
 _SUPPLEMENT = (_kind("userTask"), _lane("applicant"))
@@ -238,6 +295,7 @@ _information = _needs(
     "information", "public information on the procedure", _kind(*_TASKS), _lane("applicant")
 )
 _LEVEL_3 = (
+    *_ESCALATION,
     _information,
     _needs(
         "submission",
@@ -256,6 +314,7 @@ _LEVEL_3 = (
 RULES: dict[int, tuple[Rule, ...]] = {
     1: (_information, _information_only),
     2: (
+        *_ESCALATION,
         _information,
         _needs("download", "the download of the blank forms", _kind("userTask"), _lane("applicant")),
         _needs(

@@ -1,7 +1,8 @@
 """Linting BPMN documents: report every problem found, with file, line and element, instead of the first.
 
 Structural checks run on the XML (references, start and end events, reachability, gateway conditions,
-task names, operators, expressions); then SpiffWorkflow parses what passed, and its complaints are added.
+task names, operators, expressions, timers); then SpiffWorkflow parses what passed, and its complaints are
+added.  Timer expressions are ISO 8601 literals of their kind or sandbox expressions (``engine.timer_specs``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from engine.bpmn import (
     _at,
     _check_message_refs,
     _check_references,
+    _check_timers,
     _describe,
     _executable,
     _LintOptions,
@@ -45,7 +47,6 @@ _EXPRESSIONS = (
     ("bpmn:extensionElements/spiffworkflow:preScript", "pre-script", "exec"),
     ("bpmn:extensionElements/spiffworkflow:postScript", "post-script", "exec"),
     ("bpmn:sequenceFlow/bpmn:conditionExpression", "condition", "eval"),
-    ("bpmn:timerEventDefinition/*", "timer expression", "eval"),
     ("bpmn:loopCardinality|.//bpmn:completionCondition|.//bpmn:loopCondition", "loop expression", "eval"),
 )
 
@@ -181,6 +182,7 @@ _ADVISORY: tuple[_Check, ...] = (
     _check_tasks,
     _check_operators,
     _check_expressions,
+    _check_timers,
 )
 
 
@@ -235,14 +237,16 @@ def lint_documents(
 
     Unsafe, malformed or schema-invalid documents give one problem each and are not checked further.  The
     others get the structural checks (references, start/end events, reachability, gateway conditions, task
-    names, operators, expressions, ``isExecutable``) and are then parsed by SpiffWorkflow, whose complaints
-    are added unless a check already reported that element (or the process has a blocking problem).
+    names, operators, expressions, timers, ``isExecutable``) and are then parsed by SpiffWorkflow, whose
+    complaints are added unless a check already reported that element (or the process has a blocking
+    problem).
 
     Args:
         documents: ``(filename, xml)`` pairs.
         known_operators: the service-task operators that have handlers; None skips that check.
         check_expression: ``check_expression(source, mode)`` returns messages about a script (mode
-            ``"exec"``) or expression (mode ``"eval"``); None skips expression checks.
+            ``"exec"``) or expression (mode ``"eval"``); None skips expression checks (timer expressions
+            are still checked to be ISO 8601 when they look like it).
         resolve_missing: as for :func:`load_documents`.
         parser_class: as for :func:`load_documents`.
 

@@ -36,6 +36,7 @@ from .runtime import (
     Preparer,
     RetryPolicy,
     SystemClock,
+    TimerFunctions,
     UnitLog,
 )
 from .state import STATE_FORMAT, StateCodec
@@ -81,6 +82,17 @@ class Engine(InstanceOps):
     def add_listener(self, listener: Listener) -> None:
         """Call ``listener`` with every instance change, inside its transaction (see ``InstanceChange``)."""
         self.listeners.append(listener)
+
+    def add_timer_functions(self, provider: TimerFunctions) -> None:
+        """Offer timer expressions the functions ``provider(conn, instance, now)`` returns, by name.
+
+        ``conn`` is the connection of the unit of work in which the timer starts waiting, ``instance`` the
+        live instance and ``now`` the engine clock's time; later providers win on a clash of names.  The
+        engine itself offers ``now()``; ``working_days``, ``working_hours`` and ``due_date`` refuse until a
+        provider gives them (``engine.timer_specs``).  Adding the same provider again changes nothing.
+        """
+        if provider not in self.script_engine.timer_providers:
+            self.script_engine.timer_providers.append(provider)
 
     # -- definitions (see engine/definitions.py) ---------------------------------------------------
     def deploy(
@@ -149,6 +161,7 @@ class Engine(InstanceOps):
                 row_version=0,
                 workflow=workflow,
                 created_at=self.clock.now(),
+                conn=uow.conn,
             )
             workflow.motcua_instance = instance
             for task in workflow.get_tasks(state=TaskState.READY):
@@ -231,6 +244,11 @@ class Engine(InstanceOps):
         Raises:
             NotFoundError: no such instance.
         """
+        instance = self._current(uow, instance_id, known_version)
+        instance.conn = uow.conn  # for timer functions evaluated in this unit of work
+        return instance
+
+    def _current(self, uow: UnitOfWork, instance_id: str, known_version: int | None) -> Instance:
         if known_version is not None:
             cached = self.instances.take(instance_id)
             if cached is not None and cached.row_version == known_version:
@@ -308,6 +326,7 @@ class Engine(InstanceOps):
             self._notify(uow, instance, projection, log)
         instance.projection = projection
         instance.row_version += 1
+        instance.conn = None  # the unit of work ends here; a cached instance keeps no connection
 
     def _notify(self, uow: UnitOfWork, instance: Instance, projection: Projection, log: UnitLog) -> None:
         change = InstanceChange(
@@ -320,6 +339,7 @@ class Engine(InstanceOps):
             data=current_data(instance.workflow),
             actor=log.actor,
             now=log.now,
+            submitted=dict(log.submitted),
         )
         for listener in self.listeners:
             listener(uow.conn, change)
@@ -327,20 +347,24 @@ class Engine(InstanceOps):
     def show(self, instance_id: str) -> dict[str, Any]:
         """Return the state, data, tasks, timers, subscriptions, incidents and history of an instance.
 
+        Timers are the pending wake-ups, earliest first, each with whether it is due and whether a worker
+        holds it now (``views.timer_view``).
+
         Raises:
             NotFoundError: no such instance.
         """
+        now = self.clock.now()
         with self.store.unit_of_work(write=False) as uow:
             head = uow.instance_head(instance_id)
             if head is None:
                 raise NotFoundError(f"Instance {instance_id} does not exist", instance_id=instance_id)
 
             def view(instance: Instance) -> dict[str, Any]:
-                return instance_view(head, instance.workflow, uow)
+                return instance_view(head, instance.workflow, uow, now)
 
             result = self.instances.peek(instance_id, head.row_version, view)
             if result is None:
-                result = instance_view(head, self._load(uow, head).workflow, uow)
+                result = instance_view(head, self._load(uow, head).workflow, uow, now)
         return dict(result)
 
     def tasks(self, instance_id: str | None = None, lane: str | None = None) -> list[dict[str, Any]]:

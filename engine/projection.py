@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from SpiffWorkflow.bpmn.specs.defaults import EndEvent
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
@@ -22,6 +23,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from .store import Projection
 
+VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 RETRY_AT = "motcua_retry_at"
 DUE_AT = "motcua_due_at"  # a timer's due time by the engine's clock (see runtime.align_timers)
 
@@ -126,17 +128,24 @@ def ready_task_row(task: Task) -> dict[str, Any]:
 
 
 def timer_due_at(task: Task) -> datetime | None:
-    """Return when a waiting timer task is due, or None when SpiffWorkflow has not computed it yet."""
+    """Return when a waiting timer task is due, or None when its due time is not computed yet.
+
+    The engine's own due time (``DUE_AT``) wins; else SpiffWorkflow's ``event_value``, where a naive
+    date-time is Viet Nam time (as in timer expressions), not the machine's zone.
+    """
     aligned = task.internal_data.get(DUE_AT)
     if aligned is not None:
-        return datetime.fromisoformat(aligned).astimezone(UTC)
+        return _aware(datetime.fromisoformat(aligned)).astimezone(UTC)
     value = task._get_internal_data("event_value")
     if value is None:
         return None
     if isinstance(task.task_spec.event_definition, CycleTimerEventDefinition):
         value = value["next"]
-    due = TimerEventDefinition.get_datetime(value)
-    return due.astimezone(UTC)
+    return _aware(datetime.fromisoformat(value)).astimezone(UTC)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=VN_TZ)
 
 
 def expected_correlation(

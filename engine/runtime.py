@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -27,6 +27,7 @@ from .errors import HandlerError, MotcuaError, ScriptError
 from .projection import DUE_AT, RETRY_AT, timer_due_at
 from .sandbox import SandboxedScriptEngine
 from .store import Projection
+from .timer_specs import default_functions, evaluate_due
 
 ATTEMPTS = "motcua_attempts"
 MAX_FAILURE_ROUNDS = 1000
@@ -86,6 +87,9 @@ class InstanceChange:
     data: dict[str, Any]
     actor: str
     now: datetime
+    # The data given to each user task completed in the unit, by task id: what that person decided, even
+    # when ``data`` (the latest task's) comes from another branch.
+    submitted: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 Listener = Callable[[Connection, InstanceChange], None]
@@ -120,6 +124,14 @@ class Instance:
     workflow: BpmnWorkflow
     created_at: datetime
     projection: Projection | None = None
+    # The connection of the unit of work that has the instance checked out (None between units), for
+    # what runs inside it and needs the database (timer functions such as ``due_date()``).
+    conn: Connection | None = field(default=None, repr=False, compare=False)
+
+
+# ``provider(conn, instance, now)`` returns functions by name for timer expressions to call (e.g.
+# ``working_days``); ``conn`` is the connection of the unit of work the timer starts waiting in.
+TimerFunctions = Callable[[Connection | None, Instance | None, datetime], Mapping[str, Callable[..., Any]]]
 
 
 @dataclass
@@ -131,6 +143,8 @@ class UnitLog:
     now: datetime
     audit: list[dict[str, Any]] = field(default_factory=list)
     incidents: list[dict[str, Any]] = field(default_factory=list)
+    # What each user task completed in this unit was given, by task id (told to listeners, not stored).
+    submitted: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def record(self, action: str, task: Task | None = None, **details: Any) -> None:
         """Append an audit entry for ``action`` on ``task`` (or the instance)."""
@@ -148,13 +162,36 @@ class UnitLog:
 
 
 class EngineScriptEngine(SandboxedScriptEngine):
-    """The sandboxed script engine, plus service calls routed to the handler registry."""
+    """The sandboxed script engine, plus service calls routed to the handler registry and timer due times
+    computed by the engine's clock."""
 
     def __init__(self, dispatcher: Dispatcher, clock: Clock, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.dispatcher = dispatcher
         self.clock = clock
         self.instance: Instance | None = None
+        self.timer_providers: list[TimerFunctions] = []
+
+    def timer_due_at(self, task: Task, kind: str, expression: str) -> datetime:
+        """Return when a timer that starts waiting now is due (see ``engine.timer_specs``).
+
+        The expression sees the task data, ``now()`` and what the timer providers give, evaluated at
+        the engine clock's current time.
+
+        Raises:
+            ScriptError: the expression fails or gives no valid due time (naming element and expression).
+            SandboxViolation: it breaks a sandbox rule.
+        """
+        now = self.clock.now()
+        instance = getattr(task.workflow.top_workflow, "motcua_instance", None)
+        functions = default_functions(now)
+        for provider in self.timer_providers:
+            functions.update(provider(getattr(instance, "conn", None), instance, now))
+
+        def evaluate(source: str) -> Any:
+            return self.evaluate(task, source, external_context=functions)
+
+        return evaluate_due(task, kind, expression, now, evaluate)
 
     def call_service_values(self, task: Task, operator: str, params: dict[str, Any]) -> Any:
         """Call the handler of ``operator``; return its result as Python values.
@@ -205,9 +242,10 @@ def advance(workflow: BpmnWorkflow, log: UnitLog, policy: RetryPolicy) -> None:
 def align_timers(workflow: BpmnWorkflow, now: datetime) -> None:
     """Pin each newly waiting timer's due time to the engine's clock.
 
-    SpiffWorkflow computes relative timers (durations, cycles) from the system clock; the engine's clock
-    (a test's, or a corrected one) decides when they are due.  The due time is fixed once, when the timer
-    starts waiting, and kept in the task's internal data.
+    Date and duration timers compute their due time by the engine's clock themselves
+    (``engine.timer_specs``); SpiffWorkflow computes cycle rounds (and computed durations of instances
+    stored before) from the system clock, so the engine's clock (a test's, or a corrected one) shifts
+    them.  The due time is fixed once, when the timer starts waiting, and kept in the task's internal data.
     """
     offset = now - datetime.now(UTC)
     for task in workflow.event_manager.tasks.values():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
@@ -29,8 +30,11 @@ def current_data(workflow: BpmnWorkflow) -> dict[str, Any]:
     return dict(latest.data) if latest is not None else dict(workflow.data)
 
 
-def instance_view(head: Any, workflow: BpmnWorkflow, uow: UnitOfWork) -> dict[str, Any]:
-    """Return the full view of an instance: identity, status, data, tasks, waits, incidents, history."""
+def instance_view(head: Any, workflow: BpmnWorkflow, uow: UnitOfWork, now: datetime) -> dict[str, Any]:
+    """Return the full view of an instance: identity, status, data, tasks, waits, incidents, history.
+
+    ``now`` (the engine clock) tells which timers are due and which a worker holds (``timer_view``).
+    """
     instance_id = head.id
     return {
         "id": instance_id,
@@ -44,7 +48,10 @@ def instance_view(head: Any, workflow: BpmnWorkflow, uow: UnitOfWork) -> dict[st
         "completed_at": head.completed_at,
         "data": current_data(workflow),
         "tasks": [dict(row._mapping) for row in uow.ready_tasks(instance_id=instance_id)],
-        "timers": [dict(row._mapping) for row in uow.timers_of(instance_id)],
+        "timers": sorted(
+            (timer_view(row._mapping, now) for row in uow.timers_of(instance_id)),
+            key=lambda timer: (timer["due_at"], timer["element_id"]),
+        ),
         "subscriptions": [
             {
                 "message_name": row.message_name,
@@ -60,6 +67,24 @@ def instance_view(head: Any, workflow: BpmnWorkflow, uow: UnitOfWork) -> dict[st
             for row in uow.audit_of(instance_id)
         ],
     }
+
+
+def timer_view(row: Any, now: datetime) -> dict[str, Any]:
+    """Return a pending wake-up with whether it is due and whether a worker holds it at ``now``.
+
+    Args:
+        row: the ``timers`` row (task_id, instance_id, element_id, kind, due_at, claimed_by, lease_until).
+        now: the engine clock's time.
+
+    Returns:
+        The row's columns, plus ``due`` (its time has come but it has not fired yet) and ``leased`` (a
+        worker's claim on it has not run out; ``claimed_by`` then names the worker).
+    """
+    timer = dict(row)
+    lease_until = timer.get("lease_until")
+    timer["due"] = timer["due_at"] <= now
+    timer["leased"] = lease_until is not None and lease_until > now
+    return timer
 
 
 def summary(instance: Instance) -> dict[str, Any]:

@@ -241,15 +241,34 @@ def message(name: str, correlation: str | None, data: str | None, as_json: bool)
 @click.argument("instance_id")
 @command
 def show(instance_id: str, as_json: bool) -> None:
-    """Show the state, data and history of one instance."""
+    """Show the state, data, pending timers and history of one instance.
+
+    Each timer (a BPMN timer or a service retry waiting for its next attempt) is listed with its due time
+    in Asia/Ho_Chi_Minh and in UTC, whether it is due but not fired yet, and which worker holds it, if any.
+    """
+    from datetime import UTC
+    from zoneinfo import ZoneInfo
+
     view = _engine().show(instance_id)
+    vn = ZoneInfo("Asia/Ho_Chi_Minh")
+
+    def timer(t: dict[str, Any]) -> str:
+        due, until = t["due_at"], t["lease_until"]
+        lease = f"leased by {t['claimed_by']} until {until.astimezone(vn):%H:%M:%S}" if t["leased"] else ""
+        return (
+            f"  {t['element_id']}  {t['kind']}  due {due.astimezone(vn):%Y-%m-%d %H:%M:%S} Asia/Ho_Chi_Minh"
+            f" = {due.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC  {'DUE, not fired' if t['due'] else 'waiting'}"
+            f"  {lease}"
+        ).rstrip()
 
     def human(v: dict[str, Any]) -> str:
         history = "\n".join(
             f"  {h['at']}  {h['actor']}  {h['action']}  {h['element_id'] or ''}" for h in v["history"]
         )
         data = json.dumps(v["data"], default=_default, ensure_ascii=False)
-        return f"{_instance_summary(v)}\n  data {data}\nhistory:\n{history}"
+        timers = "\n".join(timer(t) for t in v["timers"]) or "  none pending"
+        head = _instance_summary({**v, "timers": []})  # the timers get their own section below
+        return f"{head}\n  data {data}\ntimers:\n{timers}\nhistory:\n{history}"
 
     _emit(as_json, view, human)
 
@@ -447,8 +466,10 @@ def calendar_unset(day: datetime, as_json: bool) -> None:
 
 
 from .cli_users import users  # noqa: E402 - cli_users imports this module's helpers
+from .cli_worker import worker  # noqa: E402 - cli_worker imports this module's helpers
 
 main.add_command(users)
+main.add_command(worker)
 
 
 if __name__ == "__main__":  # pragma: no cover

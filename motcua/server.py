@@ -24,10 +24,43 @@ class _Gunicorn(BaseApplication):
         return create_app()
 
 
+def _start_scheduler(worker: Any) -> None:
+    """gunicorn ``post_worker_init``: run the background jobs in this worker, beside its requests.
+
+    Every worker runs them: the jobs claim their rows with locks and leases, so workers share the work
+    instead of repeating it (see ``motcua/scheduler.py``).
+    """
+    from .scheduler import Scheduler
+    from .settings import Settings
+
+    settings = Settings.from_env()
+    if not settings.scheduler:
+        return
+    import logging
+
+    jobs_log = logging.getLogger("motcua.worker")  # job runs go to gunicorn's error log
+    jobs_log.handlers = list(worker.log.error_log.handlers)
+    jobs_log.setLevel(logging.INFO)
+    jobs_log.propagate = False
+    app = worker.wsgi
+    scheduler = Scheduler(app.extensions["motcua.engine"], app.extensions["motcua.dossiers"], settings)
+    scheduler.start()
+    worker.motcua_scheduler = scheduler
+
+
+def _stop_scheduler(_server: Any, worker: Any) -> None:
+    """gunicorn ``worker_exit``: let the jobs finish their current item."""
+    scheduler = getattr(worker, "motcua_scheduler", None)
+    if scheduler is not None:
+        scheduler.stop(wait=True)
+
+
 def run_gunicorn(bind: str, *, workers: int = 2, threads: int = 4) -> None:
     """Serve the API on ``bind`` (host:port) until interrupted."""
     _Gunicorn(
         {
+            "post_worker_init": _start_scheduler,
+            "worker_exit": _stop_scheduler,
             "bind": bind,
             "workers": workers,
             "threads": threads,

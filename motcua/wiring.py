@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dossiers.service import DossierService
+from dossiers.timer_functions import timer_functions
 from engine.facade import Engine
 from engine.runtime import RetryPolicy
 from engine.store import Store, create_db_engine
@@ -16,7 +17,7 @@ def build_engine(settings: Settings, registry: HandlerRegistry | None = None) ->
     settings.ensure_var_dir()
     registry = registry or default_registry()
     store = Store(create_db_engine(settings.database_url))
-    return Engine(
+    engine = Engine(
         store,
         dispatcher=registry.dispatch,
         known_operators=list(registry),
@@ -28,6 +29,9 @@ def build_engine(settings: Settings, registry: HandlerRegistry | None = None) ->
         script_time_limit=settings.script_time_limit,
         cache_size=settings.instance_cache,
     )
+    # Timer expressions count working time by the calendar (with its admin overrides in the database).
+    engine.add_timer_functions(timer_functions)
+    return engine
 
 
 def build_dossiers(engine: Engine, settings: Settings) -> DossierService:
@@ -35,4 +39,8 @@ def build_dossiers(engine: Engine, settings: Settings) -> DossierService:
     from dossiers.catalogue import load_forms
 
     forms_dir = settings.workflows_dir / "forms"
-    return DossierService(engine, load_forms(forms_dir) if forms_dir.is_dir() else {})
+    return DossierService(
+        engine,
+        load_forms(forms_dir) if forms_dir.is_dir() else {},
+        due_soon_working_hours=settings.due_soon_working_hours,
+    )

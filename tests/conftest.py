@@ -51,6 +51,21 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         _migrate(url)
         yield url
         return
+    yield from _postgres_schema()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A migrated, empty schema in the test PostgreSQL, for tests that only mean something there.
+
+    Skipped without ``MOTCUA_TEST_POSTGRES_URL`` outside CI; under CI its absence fails the run.
+    """
+    if not POSTGRES_URL and not IN_CI:
+        pytest.skip("MOTCUA_TEST_POSTGRES_URL is not set")
+    yield from _postgres_schema()
+
+
+def _postgres_schema() -> Iterator[str]:
     assert POSTGRES_URL, "MOTCUA_TEST_POSTGRES_URL is required"
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")

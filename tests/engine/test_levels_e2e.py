@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from dossiers.timer_functions import timer_functions
 from engine.errors import HandlerError
 from engine.facade import Engine
 from engine.runtime import ServiceContext
@@ -25,6 +26,18 @@ BPMN = Path(__file__).resolve().parents[2] / "workflows" / "bpmn"
 FRAGMENTS = sorted((BPMN / "fragments").glob("*.bpmn"))
 CODE = "000.00.01.H53-261130-{:04d}"
 FORM = {"ho_ten": "Nguyễn Văn An", "ngay_sinh": "1990-05-17", "muc_dich": "Xin việc"}
+
+
+@pytest.fixture
+def make_engine(make_engine: Callable[..., Engine]) -> Callable[..., Engine]:
+    """Engines whose timers know the working calendar (the reception escalates after working hours)."""
+
+    def make(**overrides: Any) -> Engine:
+        engine = make_engine(**overrides)
+        engine.add_timer_functions(timer_functions)
+        return engine
+
+    return make
 
 
 @pytest.fixture

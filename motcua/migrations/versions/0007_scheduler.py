@@ -40,9 +40,18 @@ def upgrade() -> None:
     with op.batch_alter_table("dossiers", schema=None) as batch_op:
         batch_op.add_column(sa.Column("due_soon_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("overdue_at", sa.DateTime(timezone=True), nullable=True))
+    op.create_index(
+        "ix_dossiers_open_due",
+        "dossiers",
+        ["due_at"],
+        unique=False,
+        postgresql_where=sa.text("finished_at IS NULL"),
+        sqlite_where=sa.text("finished_at IS NULL"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_dossiers_open_due", table_name="dossiers")
     with op.batch_alter_table("dossiers", schema=None) as batch_op:
         batch_op.drop_column("overdue_at")
         batch_op.drop_column("due_soon_at")
