@@ -131,15 +131,19 @@ def timer_due_at(task: Task) -> datetime | None:
     """Return when a waiting timer task is due, or None when its due time is not computed yet.
 
     The engine's own due time (``DUE_AT``) wins; else SpiffWorkflow's ``event_value``, where a naive
-    date-time is Viet Nam time (as in timer expressions), not the machine's zone.
+    date-time is Viet Nam time (as in timer expressions), not the machine's zone.  A cycle timer that
+    has run all its rounds (``R3/...`` after the third) is due never again.
     """
+    value = task._get_internal_data("event_value")
+    cycle = isinstance(task.task_spec.event_definition, CycleTimerEventDefinition)
+    if cycle and isinstance(value, dict) and value.get("cycles") == 0:
+        return None
     aligned = task.internal_data.get(DUE_AT)
     if aligned is not None:
         return _aware(datetime.fromisoformat(aligned)).astimezone(UTC)
-    value = task._get_internal_data("event_value")
     if value is None:
         return None
-    if isinstance(task.task_spec.event_definition, CycleTimerEventDefinition):
+    if cycle:
         value = value["next"]
     return _aware(datetime.fromisoformat(value)).astimezone(UTC)
 

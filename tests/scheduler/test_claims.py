@@ -222,3 +222,29 @@ def test_a_timer_added_while_the_scheduler_runs_fires_within_a_tick(make_engine,
     assert make_engine().show(instance_id)["status"] == "completed"
     assert fired_at - due < timedelta(seconds=1.5)
     assert _fired_per_instance(engine) == {instance_id: 1}
+
+
+def test_each_round_of_a_cycle_timer_fires_once_even_for_a_worker_that_lost_its_lease(make_engine, clock):
+    from tests.engine.test_timer_expressions import timer_process
+
+    first, second = make_engine(), make_engine()
+    first.deploy([timer_process("timeCycle", "R3/PT1H", key="cycle_test")])
+    view = first.start("cycle_test", {})
+    late: list[dict] = []
+
+    def stall(rows):
+        # The first worker stalls past its lease: the second fires this round, then the first wakes up.
+        clock.advance(seconds=31)
+        assert [r["outcome"] for r in second.fire_due_timers(worker="second")] == ["fired"]
+
+    clock.advance(hours=1, seconds=1)
+    late = first.fire_due_timers(worker="first", on_claimed=stall)
+    assert [r["outcome"].split(":")[0] for r in late] == ["skipped"]
+    for _ in range(2):
+        clock.advance(hours=1)
+        assert [r["outcome"] for r in make_engine().fire_due_timers(worker="w")] == ["fired"]
+    clock.advance(hours=5)
+    assert make_engine().fire_due_timers(worker="w") == []
+    reminders = [t for t in make_engine().show(view["id"])["tasks"] if t["element_id"] == "remind"]
+    assert len(reminders) == 3
+    assert _fired_per_instance(first) == {view["id"]: 3}
