@@ -38,8 +38,9 @@ from sqlalchemy import create_engine, text  # noqa: E402
 
 from engine.facade import Engine  # noqa: E402
 from engine.runtime import SystemClock  # noqa: E402
-from engine.store import Store, claim_statement, create_db_engine  # noqa: E402
+from engine.store import Store, create_db_engine  # noqa: E402
 from engine.tables import instances  # noqa: E402
+from engine.wakeup_sql import claim_statement  # noqa: E402
 from handlers import default_registry  # noqa: E402
 from motcua.schema import upgrade  # noqa: E402
 

@@ -42,9 +42,10 @@ from .runtime import (
 from .state import STATE_FORMAT, StateCodec
 from .store import Projection, Store, UnitOfWork
 from .views import current_data, instance_view, summary
+from .wakeups import WakeUps
 
 
-class Engine(InstanceOps):
+class Engine(InstanceOps, WakeUps):
     """Deploys and runs BPMN processes with durable state.
 
     Args:

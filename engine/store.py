@@ -23,7 +23,6 @@ from sqlalchemy import (
     event,
     func,
     insert,
-    or_,
     select,
     update,
 )
@@ -33,6 +32,7 @@ from sqlalchemy.exc import OperationalError
 from . import tables as t
 from .errors import ConflictError
 from .hot_sql import HotSQL
+from .wakeup_sql import WakeUpQueries
 
 # A result row (SQLAlchemy's typed Row generics add nothing for these dynamic column sets).
 AnyRow = Any
@@ -119,8 +119,8 @@ class Store:
             raise
 
 
-class UnitOfWork:
-    """Queries and writes inside one transaction."""
+class UnitOfWork(WakeUpQueries):
+    """Queries and writes inside one transaction (wake-up claims: ``WakeUpQueries``)."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -250,51 +250,6 @@ class UnitOfWork:
         """Remove the claim on a task, if any."""
         self.conn.execute(delete(t.task_claims).where(t.task_claims.c.task_id == task_id))
 
-    def claim_due_timers(
-        self, now: datetime, *, worker: str, lease_until: datetime, kind: str | None = None, limit: int = 100
-    ) -> list[dict[str, Any]]:
-        """Take up to ``limit`` due wake-ups that nobody holds, earliest first, until ``lease_until``.
-
-        One statement (see ``claim_statement``): rows another worker is claiming right now are skipped
-        (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite writers hold the database lock), and rows whose
-        lease has run out are due again.  The claim only keeps workers from duplicating work: firing checks
-        the wake-up against the instance in the instance's own transaction, which alone makes it count.
-        """
-        statement = claim_statement(kind=kind, limit=limit)
-        params = {"now": now, "worker": worker, "lease_until": lease_until}
-        rows = [dict(row._mapping) for row in self.conn.execute(statement, params)]
-        rows.sort(key=lambda row: row["due_at"])
-        return rows
-
-    def release_timer(self, task_id: str, worker: str, until: datetime | None = None) -> None:
-        """Give a claimed wake-up back: due again at once, or only after ``until`` (a failing one)."""
-        c = t.timers.c
-        self.conn.execute(
-            update(t.timers)
-            .where(c.task_id == task_id, c.claimed_by == worker)
-            .values(claimed_by=None if until is None else worker, lease_until=until)
-        )
-
-    def next_due(self, kind: str | None = None) -> datetime | None:
-        """Return the earliest due time of the pending wake-ups (of one kind), or None."""
-        query = select(func.min(t.timers.c.due_at))
-        if kind is not None:
-            query = query.where(t.timers.c.kind == kind)
-        found: datetime | None = self.conn.execute(query).scalar()
-        return found
-
-    def stale_claims(self, before: datetime, limit: int) -> list[dict[str, Any]]:
-        """Lock and return task claims taken before ``before`` (skipping rows others are releasing)."""
-        c = t.task_claims.c
-        query = (
-            select(t.task_claims)
-            .where(c.claimed_at < before)
-            .order_by(c.claimed_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        return [dict(row._mapping) for row in self.conn.execute(query)]
-
     def timers_of(self, instance_id: str) -> Sequence[AnyRow]:
         """Return the pending wake-ups of one instance."""
         return self.conn.execute(select(t.timers).where(t.timers.c.instance_id == instance_id)).all()
@@ -417,31 +372,6 @@ class UnitOfWork:
         """Return the number of rows of a table (for tests and health reports)."""
         table = t.metadata.tables[table_name]
         return int(self.conn.execute(select(func.count()).select_from(table)).scalar_one())
-
-
-def claim_statement(*, kind: str | None, limit: int) -> Any:
-    """Return the statement that claims due wake-ups (params: now, worker, lease_until).
-
-    The inner select walks the ``(kind, due_at)`` index (or ``due_at`` for every kind) from the earliest
-    due time and stops after ``limit`` rows: a tick costs the same with ten or a million pending timers.
-    """
-    c = t.timers.c
-    due = (
-        select(c.task_id)
-        .where(c.due_at <= bindparam("now"))
-        .where(or_(c.lease_until.is_(None), c.lease_until < bindparam("now")))
-        .order_by(c.due_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    if kind is not None:
-        due = due.where(c.kind == kind)
-    return (
-        update(t.timers)
-        .where(c.task_id.in_(due.scalar_subquery()))
-        .values(claimed_by=bindparam("worker"), lease_until=bindparam("lease_until"))
-        .returning(c.task_id, c.instance_id, c.element_id, c.kind, c.due_at)
-    )
 
 
 def canonical(value: Any) -> str:
