@@ -19,7 +19,7 @@ from engine.runtime import InstanceChange
 
 from . import deadlines, store, webhooks
 from .calendar import WorkingCalendar
-from .catalogue import processing_time
+from .procedure_terms import processing_time
 from .status import ACCEPTED, PAUSING, Status, status_at
 
 CHANNEL_NAMES = {1: "in_person", 2: "online", 3: "post"}

@@ -13,7 +13,9 @@ from engine.errors import DefinitionError, NotFoundError, ValidationError
 from engine.facade import Engine
 
 from . import store
-from .catalogue import ProcedureSchema, decree_42_class, dump_procedure, load_forms, load_procedures
+from .catalogue import dump_procedure, load_forms, load_procedures
+from .catalogue_schemas import ProcedureSchema
+from .procedure_terms import decree_42_class
 
 
 class Catalogue:

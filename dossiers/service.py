@@ -1,40 +1,36 @@
 """The dossier service: the catalogue, submitting dossiers, and what applicants and officials do to them.
 
 It drives the engine facade (one unit of work per call) and keeps its own rows in step through the
-``DossierTracker`` listener, inside the engine's transactions.
+``DossierTracker`` listener, inside the engine's transactions.  ``DossierService`` is built on three mixins:
+the read side (``dossiers/reading.py``), the forms (``dossiers/forms.py``) and the calendar's admin table
+(``dossiers/calendar_admin.py``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
 from sqlalchemy.engine import Connection
 
 from engine.errors import ConflictError, NotFoundError, TaskStateError, ValidationError
 from engine.facade import Engine
-from handlers.documents import render_form
 
-from . import deadlines, documents, store
-from .calendar import ANNOUNCED_OVERRIDES
-from .catalogue import (
-    compute_fees,
-    nfc,
-    processing_time,
-)
-from .lifecycle import CHANNEL_NAMES, DossierTracker, calendar_for
+from . import deadlines, store
+from .calendar_admin import CalendarAdmin
+from .catalogue_schemas import nfc
+from .forms import DECLARATION_TASK_FORMS, DossierForms, declaration_form
+from .lifecycle import DossierTracker, calendar_for
+from .procedure_terms import compute_fees, processing_time
 from .procedures import Catalogue
-from .status import CHANNELS, FINAL, STATUS_NAMES, Status
+from .reading import DossierReading
+from .status import CHANNELS, FINAL, Status
 from .timer_functions import timer_functions
 
 DELIVERY_METHODS = ("online", "desk", "post")
-FORMATS = Draft202012Validator.FORMAT_CHECKER  # dates, e-mail addresses: checked, not just annotated
-# Tasks where the applicant declares the procedure's form (see workflows/CONVENTIONS.md).
-DECLARATION_TASK_FORMS = frozenset({"dossier_submission", "form_download"})
 
 
 @dataclass(frozen=True)
@@ -54,7 +50,7 @@ class Submission:
     store_attachments: Callable[[Connection, str], list[dict[str, Any]]] | None = None
 
 
-class DossierService:
+class DossierService(DossierReading, DossierForms, CalendarAdmin):
     """Dossiers on top of the engine.
 
     Args:
@@ -86,14 +82,6 @@ class DossierService:
             self._use_forms(self.catalogue.forms)
         return seeded
 
-    def _use_forms(self, forms: Mapping[str, Mapping[str, Any]]) -> None:
-        """Keep the form definitions and a compiled validator for each."""
-        self.forms: dict[str, Any] = dict(forms)
-        self._validators = {
-            form_id: Draft202012Validator(form["schema"], format_checker=FORMATS)
-            for form_id, form in forms.items()
-        }
-
     def procedures(self) -> list[dict[str, Any]]:
         """Return the public catalogue."""
         return self.catalogue.list()
@@ -121,8 +109,7 @@ class DossierService:
         channel, delivery_method = submission.channel, submission.delivery_method
         self._check_submission(procedure, submission.applicant, channel, delivery_method)
         applicant = nfc(dict(submission.applicant))
-        fees = compute_fees(procedure, pages=submission.pages, copies=submission.copies)
-        amount, unit = processing_time(procedure, channel)
+        data = _process_data(procedure, submission, applicant)
         now = self.engine.now()
 
         def prepare(conn: Connection) -> tuple[str, dict[str, Any]]:
@@ -151,22 +138,7 @@ class DossierService:
                 extra["attachments"] = submission.store_attachments(conn, code)
             return code, extra
 
-        data = {
-            "procedure_code": procedure["code"],
-            "procedure_name": procedure["name"],
-            "level": procedure["level"],
-            "processing_time": amount,
-            "processing_unit": unit,
-            "fees": [
-                {k: v for k, v in f.items() if k in ("code", "description", "amount", "mode")} for f in fees
-            ],
-            "fee_total": sum((f["amount"] for f in fees if f.get("amount") is not None), start=0),
-            "applicant": applicant,
-            "channel": channel,
-            "delivery_method": delivery_method,
-            "attachments": [dict(a) for a in submission.attachments],
-        }
-        declaration = _declaration_form(procedure) if submission.form_data is not None else None
+        declaration = declaration_form(procedure) if submission.form_data is not None else None
         if declaration in self._validators:
             self._validate_form(declaration, submission.form_data)  # before anything is created
         view = self.engine.start(procedure["bpmn"], data, actor=owner, prepare=prepare)
@@ -234,42 +206,6 @@ class DossierService:
         if form_id is not None:
             self._validate_form(form_id, payload)
         return self.engine.complete_task(task_id, data, actor=actor, expected_version=expected_version)
-
-    def _form_to_check(self, task_id: str, data: Mapping[str, Any]) -> tuple[str | None, Any]:
-        with self.engine.store.unit_of_work(write=False) as uow:
-            row = uow.ready_task(task_id)
-            if row is None:
-                return None, None
-            if row.form_ref in self._validators:
-                return row.form_ref, data
-            if row.form_ref not in DECLARATION_TASK_FORMS:
-                return None, None
-            head = uow.instance_head(row.instance_id)
-            dossier = store.get_dossier(uow.conn, head.business_key) if head and head.business_key else None
-            procedure = store.get_procedure(uow.conn, dossier["procedure_code"]) if dossier else None
-        form_id = _declaration_form(procedure or {})
-        if form_id not in self._validators:
-            return None, None
-        return form_id, data.get("form_data")
-
-    def form_schema_for(self, task: Mapping[str, Any], dossier: Mapping[str, Any]) -> dict[str, Any] | None:
-        """Return the form (id, title, JSON Schema) a task asks the caller to fill, if it is a known form."""
-        form_id = task.get("form_ref")
-        if form_id in DECLARATION_TASK_FORMS:
-            form_id = _declaration_form(self.procedure(dossier["procedure_code"]))
-        form = self.forms.get(form_id or "")
-        return dict(form) if form else None
-
-    def _validate_form(self, form_id: str, payload: Any) -> None:
-        errors: dict[str, list[str]] = {}
-        if not isinstance(payload, Mapping):
-            errors["form_data"] = ["the declaration is required"]
-        else:
-            for error in self._validators[form_id].iter_errors(dict(payload)):
-                for field, message in _field_errors(error):
-                    errors.setdefault(field, []).append(message)
-        if errors:
-            raise ValidationError(f"The declaration '{form_id}' has {len(errors)} invalid field(s)", errors)
 
     def withdraw(self, code: str, actor: str) -> dict[str, Any]:
         """Withdraw a dossier at its applicant's request (status 7); only its owner may.
@@ -352,76 +288,7 @@ class DossierService:
             )
         return self.dossier(code)
 
-    # -- reading ----------------------------------------------------------------------------------
-    def _locked(self, conn: Connection, code: str) -> dict[str, Any]:
-        found = store.get_dossier(conn, code, for_update=True)
-        if found is None:
-            raise NotFoundError(f"No dossier {code}", dossier_code=code)
-        return found
-
-    def _get(self, code: str) -> dict[str, Any]:
-        with self.engine.store.unit_of_work(write=False) as uow:
-            return self._locked(uow.conn, code)
-
-    def dossier(self, code: str) -> dict[str, Any]:
-        """Return a dossier with its status name, pauses, handover log and ready tasks.
-
-        Raises:
-            NotFoundError: no such dossier.
-        """
-        with self.engine.store.unit_of_work(write=False) as uow:
-            dossier = self._locked(uow.conn, code)
-            dossier["pauses"] = store.pauses_of(uow.conn, code)
-            dossier["handovers"] = store.handovers_of(uow.conn, code)
-            tasks = uow.ready_tasks(instance_id=dossier["instance_id"]) if dossier["instance_id"] else []
-            dossier["tasks"] = [dict(t._mapping) for t in tasks]
-            dossier["calendar_late"] = _late(dossier, self.engine.now())
-            dossier.update(deadlines.dossier_flags(dossier))
-        dossier["status_name"] = STATUS_NAMES[Status(dossier["status"])]
-        dossier["channel_name"] = CHANNEL_NAMES.get(dossier["channel"])
-        return dossier
-
-    def task_queue(
-        self, where: Mapping[str, Any], *, offset: int = 0, limit: int = 100
-    ) -> tuple[list[dict[str, Any]], int]:
-        """Return a page of ready dossier tasks, earliest due first, and the total (``store.task_queue``);
-        each task carries its dossier's deadline flags (``deadlines.flags``)."""
-        with self.engine.store.unit_of_work(write=False) as uow:
-            items, total = store.task_queue(uow.conn, where, offset=offset, limit=limit)
-        for item in items:
-            finished, apologised = item.pop("dossier_finished_at"), item.pop("dossier_apologised")
-            marks = item["due_soon_at"], item["overdue_at"]
-            item.update(deadlines.flags(*marks, finished=finished is not None, apologised=bool(apologised)))
-        return items, total
-
-    def task_with_dossier(self, task_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Return a ready task and the dossier it belongs to.
-
-        Raises:
-            NotFoundError: no such ready task, or it belongs to no dossier.
-        """
-        with self.engine.store.unit_of_work(write=False) as uow:
-            row = uow.ready_task(task_id)
-            if row is None and uow.task_was_completed(task_id):
-                raise TaskStateError(
-                    f"Task {task_id} is no longer ready: it was already completed", task_id=task_id
-                )
-            head = uow.instance_head(row.instance_id) if row is not None else None
-            dossier = store.get_dossier(uow.conn, head.business_key) if head and head.business_key else None
-        if row is None or dossier is None:
-            raise NotFoundError(f"Task {task_id} does not exist or is not ready", task_id=task_id)
-        return dict(row._mapping), dossier
-
-    def dossiers(
-        self, where: Mapping[str, Any] | None = None, *, offset: int = 0, limit: int = 100
-    ) -> tuple[list[dict[str, Any]], int]:
-        """Return a page of dossiers, newest first, matching ``where``; and how many match in all.
-
-        Each dossier carries its deadline flags (``deadlines.flags``)."""
-        with self.engine.store.unit_of_work(write=False) as uow:
-            items, total = store.list_dossiers(uow.conn, where or {}, offset=offset, limit=limit)
-        return [{**d, **deadlines.dossier_flags(d)} for d in items], total
-
+    # -- deadlines ---------------------------------------------------------------------------------
     def mark_deadlines(self, now: datetime | None = None, limit: int = 200) -> dict[str, int]:
         """Mark the dossiers that became due soon or overdue, each once (``deadlines.mark_deadlines``).
 
@@ -436,126 +303,37 @@ class DossierService:
         hours = self.due_soon_working_hours
         return deadlines.mark_deadlines(self.engine.store, now, hours=hours, limit=limit)
 
-    def document(self, code: str, kind: str) -> bytes:
-        """Render a document of a dossier (receipt, supplement_request, refusal, apology, control_slip, ...).
 
-        Raises:
-            NotFoundError: no such dossier.
-            ConflictError: the document does not exist at this stage.
-            ValidationError: unknown kind.
-        """
-        dossier = self.dossier(code)
-        procedure = self.typed_procedure(dossier["procedure_code"])
-        data = self.engine.show(dossier["instance_id"])["data"] if dossier["instance_id"] else {}
-        return documents.render(kind, dossier, procedure, data, self.engine.now())
+def _process_data(
+    procedure: Mapping[str, Any], submission: Submission, applicant: dict[str, Any]
+) -> dict[str, Any]:
+    """Return the data a dossier's process starts with: the procedure, its processing time and priced fees,
+    the applicant, channel, delivery method and attachments.
 
-    def form_pdf(self, procedure_code: str, form_id: str) -> bytes:
-        """Return the blank template of one of a procedure's forms, to download and fill in (level 2+).
-
-        Raises:
-            NotFoundError: no such procedure, or the form is not one of its components'.
-        """
-        procedure = self.procedure(procedure_code)
-        if (
-            form_id not in {c.get("form") for c in procedure.get("components") or ()}
-            or form_id not in self.forms
-        ):
-            raise NotFoundError(f"Procedure {procedure_code} has no form {form_id}", form_id=form_id)
-        return render_form(self.forms[form_id])
-
-    def prefilled_form(self, code: str) -> bytes:
-        """Return the declaration form of a dossier filled with the data the applicant declared, to print.
-
-        Raises:
-            NotFoundError: no such dossier.
-            ConflictError: nothing has been declared yet.
-        """
-        dossier = self.dossier(code)
-        procedure = self.procedure(dossier["procedure_code"])
-        form_id = _declaration_form(procedure)
-        data = self.engine.show(dossier["instance_id"])["data"] if dossier["instance_id"] else {}
-        declared = data.get("form_data")
-        if form_id not in self.forms or not isinstance(declared, Mapping):
-            raise ConflictError(f"Dossier {code} has no declared form yet", dossier_code=code)
-        return render_form(self.forms[form_id], declared)
-
-    # -- the calendar's admin table ---------------------------------------------------------------
-    def calendar_days(self) -> list[dict[str, Any]]:
-        """Return the extra days off and make-up working days, in date order."""
-        with self.engine.store.unit_of_work(write=False) as uow:
-            return store.calendar_days_list(uow.conn)
-
-    def set_calendar_day(self, day: date, *, working: bool, note: str, actor: str) -> dict[str, Any]:
-        """Declare ``day`` a day off or a make-up working day (replacing an earlier declaration).
-
-        Raises:
-            ValidationError: no note saying which announcement it follows.
-        """
-        if not note or not note.strip():
-            raise ValidationError("Say which announcement the day follows", {"note": ["required"]})
-        values = {
-            "day": day,
-            "working": working,
-            "note": nfc(note.strip()),
-            "created_by": actor,
-            "created_at": self.engine.now(),
-        }
-        with self.engine.store.unit_of_work() as uow:
-            store.set_calendar_day(uow.conn, values)
-        return values
-
-    def unset_calendar_day(self, day: date) -> None:
-        """Remove the declaration of a day.
-
-        Raises:
-            NotFoundError: the day has no declaration.
-        """
-        with self.engine.store.unit_of_work() as uow:
-            if not store.delete_calendar_day(uow.conn, day):
-                raise NotFoundError(f"{day.isoformat()} has no declaration", day=day.isoformat())
-
-    def seed_calendar(self, actor: str = "seed") -> int:
-        """Add the announced day swaps the holidays package lacks, unless an admin already declared them."""
-        now = self.engine.now()
-        rows = [(day, False) for day in ANNOUNCED_OVERRIDES.days_off]
-        rows += [(day, True) for day in ANNOUNCED_OVERRIDES.working_days]
-        with self.engine.store.unit_of_work() as uow:
-            added = [
-                store.add_calendar_day_if_absent(
-                    uow.conn,
-                    {
-                        "day": day,
-                        "working": working,
-                        "created_by": actor,
-                        "created_at": now,
-                        "note": "Hoán đổi ngày làm việc dịp Tết Dương lịch 2026 (12729/VPCP-KGVX)",
-                    },
-                )
-                for day, working in sorted(rows)
-            ]
-        return sum(added)
-
-
-def _field_errors(error: Any) -> list[tuple[str, str]]:
-    """Name the field a JSON Schema error is about (a missing property is named itself, not its parent)."""
-    path = ["form_data", *(str(p) for p in error.absolute_path)]
-    if error.validator == "required" and isinstance(error.instance, Mapping):
-        missing = [name for name in error.validator_value if name not in error.instance]
-        return [(".".join([*path, name]), "required") for name in missing]
-    return [(".".join(path), error.message)]
-
-
-def _declaration_form(procedure: Mapping[str, Any]) -> str | None:
-    """Return the id of a procedure's declaration form: its first component that has a form."""
-    return next((c["form"] for c in procedure.get("components") or () if c.get("form")), None)
+    Raises:
+        ValidationError: ``pages`` or ``copies`` is not a positive integer.
+        NotFoundError: the procedure has no such channel.
+    """
+    fees = compute_fees(procedure, pages=submission.pages, copies=submission.copies)
+    amount, unit = processing_time(procedure, submission.channel)
+    return {
+        "procedure_code": procedure["code"],
+        "procedure_name": procedure["name"],
+        "level": procedure["level"],
+        "processing_time": amount,
+        "processing_unit": unit,
+        "fees": [
+            {k: v for k, v in f.items() if k in ("code", "description", "amount", "mode")} for f in fees
+        ],
+        "fee_total": sum((f["amount"] for f in fees if f.get("amount") is not None), start=0),
+        "applicant": applicant,
+        "channel": submission.channel,
+        "delivery_method": submission.delivery_method,
+        "attachments": [dict(a) for a in submission.attachments],
+    }
 
 
 def _local_day(moment: datetime) -> Any:
     from zoneinfo import ZoneInfo
 
     return moment.astimezone(ZoneInfo("Asia/Ho_Chi_Minh")).date()
-
-
-def _late(dossier: Mapping[str, Any], now: datetime) -> bool:
-    due = dossier.get("due_at")
-    return bool(due is not None and dossier.get("finished_at") is None and now > due)

@@ -1,94 +1,24 @@
 """The ``motcua`` command line.
 
 Every command takes ``--json`` to print one JSON document on stdout; errors go to stderr with a non-zero
-exit code (1: the input or the state is wrong, 2: usage).
+exit code (1: the input or the state is wrong, 2: usage).  This module holds the main group and the
+commands on instances; ``motcua/cli_base.py`` holds what every command shares, and the groups of commands in
+the other ``cli_*`` modules are registered at the bottom.
 """
 
 from __future__ import annotations
 
-import functools
 import json
-import sys
-from collections.abc import Callable
-from datetime import date, datetime
-from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from engine.errors import MotcuaError, ValidationError
-
+from .cli_base import _default, _emit, _engine, _json_arg, command
+from .cli_calendar import calendar
+from .cli_definitions import definitions, deploy, lint
+from .cli_users import users
+from .cli_worker import worker
 from .settings import Settings
-
-EXIT_ERROR = 1
-
-
-def _default(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, bytes):
-        return f"<{len(value)} bytes>"
-    return str(value)
-
-
-def _emit(as_json: bool, payload: Any, human: Callable[[Any], str]) -> None:
-    if as_json:
-        click.echo(json.dumps(payload, default=_default, ensure_ascii=False, indent=2))
-    else:
-        click.echo(human(payload))
-
-
-def command(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Give a command the ``--json`` option and map domain errors to stderr and exit code 1."""
-
-    @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
-    @functools.wraps(func)
-    def wrapper(*args: Any, as_json: bool, **kwargs: Any) -> None:
-        try:
-            func(*args, as_json=as_json, **kwargs)
-        except (OperationalError, ProgrammingError) as exc:
-            text = str(exc.orig).strip()
-            missing = "no such table" in text or ("relation" in text and "does not exist" in text)
-            hint = " (run 'motcua db upgrade' first)" if missing else ""
-            _fail(as_json, MotcuaError(f"The database cannot be used: {text}{hint}"))
-        except MotcuaError as exc:
-            _fail(as_json, exc)
-
-    return wrapper
-
-
-def _fail(as_json: bool, exc: MotcuaError) -> None:
-    """Report a domain error on stderr (as JSON with --json) and exit with code 1."""
-    if as_json:
-        click.echo(json.dumps({"error": exc.to_dict()}, default=_default, ensure_ascii=False), err=True)
-    else:
-        click.echo(f"error: {exc}", err=True)
-        for field, messages in getattr(exc, "errors", {}).items():
-            click.echo(f"  {field}: {'; '.join(messages)}", err=True)
-    sys.exit(EXIT_ERROR)
-
-
-def _json_arg(value: str | None, name: str) -> Any:
-    if value is None:
-        return None
-    try:
-        return json.loads(value)
-    except json.JSONDecodeError as exc:
-        raise ValidationError(
-            f"--{name} is not valid JSON: {exc.msg} at column {exc.colno}",
-            {name: [f"invalid JSON: {exc.msg}"]},
-        ) from exc
-
-
-@functools.cache
-def _engine() -> Any:
-    from .wiring import build_engine
-
-    return build_engine(Settings.from_env())
 
 
 @click.group()
@@ -111,61 +41,6 @@ def db_upgrade(as_json: bool) -> None:
     upgrade(engine.store.engine)
     revision = current_revision(engine.store.engine)
     _emit(as_json, {"revision": revision}, lambda p: f"schema at revision {p['revision']}")
-
-
-def _read_files(paths: tuple[str, ...]) -> list[tuple[str, bytes]]:
-    documents = []
-    for name in paths:
-        path = Path(name)
-        if not path.is_file():
-            raise ValidationError(f"{name}: no such file", {"file": [f"{name} does not exist"]})
-        documents.append((str(path), path.read_bytes()))
-    return documents
-
-
-@main.command()
-@click.argument("files", nargs=-1, required=True)
-@click.option("--by", "deployed_by", default="cli", help="Who deploys (recorded with each version).")
-@command
-def deploy(files: tuple[str, ...], deployed_by: str, as_json: bool) -> None:
-    """Validate and deploy BPMN files; print key, version and checksum per process."""
-    results = _engine().deploy(_read_files(files), deployed_by=deployed_by)
-    _emit(
-        as_json,
-        results,
-        lambda rows: "\n".join(
-            f"{r['key']}\tv{r['version']}\t{r['sha256']}\t{'deployed' if r['created'] else 'unchanged'}"
-            for r in rows
-        ),
-    )
-
-
-@main.command()
-@click.argument("file")
-@click.option("--level", type=click.IntRange(1, 4), help="Also check conformance to service level N (1-4).")
-@command
-def lint(file: str, level: int | None, as_json: bool) -> None:
-    """Validate a BPMN file (and its conformance to a level); exit 1 with the list of problems.
-
-    Call activities resolve to deployed processes, else to the bundled fragments under workflows/bpmn.
-    """
-    from .bundle import bundle_resolver
-
-    fallback = bundle_resolver(Settings.from_env().workflows_dir)
-    problems = _engine().lint(_read_files((file,)), level=level, fallback=fallback)
-    _emit(
-        as_json,
-        {"file": file, "problems": problems},
-        lambda p: (
-            "\n".join(
-                f"{x.get('file')}:{x.get('line') or '?'}: [{x.get('element_id') or '-'}] {x['message']}"
-                for x in p["problems"]
-            )
-            or f"{file}: ok"
-        ),
-    )
-    if problems:
-        sys.exit(EXIT_ERROR)
 
 
 def _instance_summary(view: dict[str, Any]) -> str:
@@ -318,25 +193,6 @@ def retry(instance_id: str, actor: str, as_json: bool) -> None:
 
 
 @main.command()
-@click.option("--key", help="Only the versions of this process.")
-@command
-def definitions(key: str | None, as_json: bool) -> None:
-    """List deployed process definition versions."""
-    rows = _engine().definitions(key)
-    _emit(
-        as_json,
-        rows,
-        lambda rs: (
-            "\n".join(
-                f"{r['key']}\tv{r['version']}\t{r['sha256'][:12]}\t{r['deployed_at']}\t{r['deployed_by']}"
-                for r in rs
-            )
-            or "no definitions"
-        ),
-    )
-
-
-@main.command()
 @click.option(
     "--demo", is_flag=True, help="Also add demo users (once accounts exist) and print their logins."
 )
@@ -411,11 +267,6 @@ def deliver_webhooks(limit: int, as_json: bool) -> None:
     )
 
 
-@main.group()
-def calendar() -> None:
-    """The admin table of extra days off and make-up working days."""
-
-
 def _accounts() -> Any:
     from accounts.service import Accounts
 
@@ -423,51 +274,10 @@ def _accounts() -> Any:
     return Accounts(engine.store, engine.clock)
 
 
-def _dossiers() -> Any:
-    from .wiring import build_dossiers
-
-    return build_dossiers(_engine(), Settings.from_env())
-
-
-@calendar.command("list")
-@command
-def calendar_list(as_json: bool) -> None:
-    """List the declared days."""
-    rows = _dossiers().calendar_days()
-    _emit(
-        as_json,
-        rows,
-        lambda rs: (
-            "\n".join(f"{r['day']}\t{'làm việc' if r['working'] else 'nghỉ'}\t{r['note']}" for r in rs)
-            or "no declared days"
-        ),
-    )
-
-
-@calendar.command("set")
-@click.argument("day", type=click.DateTime(formats=["%Y-%m-%d"]))
-@click.option("--working/--off", required=True, help="A make-up working day, or an extra day off.")
-@click.option("--note", required=True, help="The announcement it follows.")
-@click.option("--by", "actor", default="admin")
-@command
-def calendar_set(day: datetime, working: bool, note: str, actor: str, as_json: bool) -> None:
-    """Declare DAY (YYYY-MM-DD) a working day or a day off."""
-    row = _dossiers().set_calendar_day(day.date(), working=working, note=note, actor=actor)
-    _emit(as_json, row, lambda r: f"{r['day']} {'working' if r['working'] else 'off'}: {r['note']}")
-
-
-@calendar.command("unset")
-@click.argument("day", type=click.DateTime(formats=["%Y-%m-%d"]))
-@command
-def calendar_unset(day: datetime, as_json: bool) -> None:
-    """Remove the declaration of DAY."""
-    _dossiers().unset_calendar_day(day.date())
-    _emit(as_json, {"day": day.date()}, lambda r: f"{r['day']} removed")
-
-
-from .cli_users import users  # noqa: E402 - cli_users imports this module's helpers
-from .cli_worker import worker  # noqa: E402 - cli_worker imports this module's helpers
-
+main.add_command(deploy)
+main.add_command(lint)
+main.add_command(definitions)
+main.add_command(calendar)
 main.add_command(users)
 main.add_command(worker)
 

@@ -1,6 +1,6 @@
 """The ``motcua users`` commands: add, list and disable accounts, and issue integrator API keys.
 
-Registered on the main group at the bottom of ``motcua/cli.py`` (this module imports that one).
+Registered on the main group at the bottom of ``motcua/cli.py``.
 """
 
 from __future__ import annotations
@@ -12,14 +12,12 @@ import click
 
 from accounts.service import ROLES, SCOPES, Accounts
 
+from .cli_base import _emit, _engine, command
+
 
 @click.group()
 def users() -> None:
     """User accounts and integrator API keys."""
-
-
-# After the group: cli.py imports `users` from here at its end, which may run while this import is under way.
-from .cli import _emit, _engine, command  # noqa: E402
 
 
 def _accounts() -> Accounts:

@@ -1,6 +1,6 @@
 """The ``motcua worker`` command: run the background jobs (timers, retries, webhooks, deadlines, claims).
 
-Registered on the main group at the bottom of ``motcua/cli.py`` (this module imports that one).
+Registered on the main group at the bottom of ``motcua/cli.py``.
 """
 
 from __future__ import annotations
@@ -14,6 +14,9 @@ from typing import Any
 
 import click
 
+from engine.errors import MotcuaError
+
+from .cli_base import _fail
 from .settings import Settings
 
 
@@ -109,8 +112,3 @@ class _JsonLines(logging.Formatter):
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
-
-
-from engine.errors import MotcuaError  # noqa: E402
-
-from .cli import _fail  # noqa: E402 - cli imports this module at its end
