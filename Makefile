@@ -15,10 +15,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-run: setup
-	$(BIN)/motcua db upgrade
-	$(BIN)/motcua seed --demo
-	$(BIN)/motcua serve --host 127.0.0.1 --port 8000
+# `make run` plays level 4 offline: the sandbox gateway stands in for VNPay, with merchant secrets made once
+# for this checkout in var/dev.env (never committed); real deployments set MOTCUA_VNPAY_* themselves.
+DEV_ENV := var/dev.env
+
+$(DEV_ENV):
+	mkdir -p var
+	$(PYTHON) -c 'import secrets; print("MOTCUA_VNPAY_TMN_CODE=MOTCUA01"); print("MOTCUA_VNPAY_HASH_SECRET=" + secrets.token_hex(32)); print("MOTCUA_LINK_SECRET=" + secrets.token_hex(32)); print("MOTCUA_PAYMENT_SANDBOX=on")' > $(DEV_ENV)
+
+run: setup $(DEV_ENV)
+	set -a && . ./$(DEV_ENV) && set +a && $(BIN)/motcua db upgrade && $(BIN)/motcua seed --demo && \
+		$(BIN)/motcua serve --host 127.0.0.1 --port 8000
 
 lint: setup
 	$(BIN)/ruff check --no-cache .

@@ -48,6 +48,18 @@ class Settings:
     claim_ttl_hours: float = 8.0
     due_soon_working_hours: float = 8.0
     metrics_token: str | None = None
+    # Level 4 (payments/, api/payments.py, sandbox_gateway/).  Secrets only ever come from the environment.
+    public_url: str = "http://127.0.0.1:8000"
+    vnpay_tmn_code: str | None = None
+    vnpay_hash_secret: str | None = None
+    vnpay_pay_url: str = "http://127.0.0.1:8000/sandbox/vnpay/paymentv2/vpcpay.html"
+    vnpay_api_url: str = "http://127.0.0.1:8000/sandbox/vnpay/merchant_webapi/api/transaction"
+    payment_providers: tuple[tuple[str, str], ...] = ()  # (agency code, provider name); others: vnpay
+    payment_attempt_minutes: float = 15.0
+    postage_vnd: int = 30000
+    payment_sandbox: bool = False
+    sandbox_ipn_url: str | None = None  # default: <public_url>/api/v1/payments/vnpay/ipn
+    link_secret: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -91,6 +103,17 @@ class Settings:
             claim_ttl_hours=positive("MOTCUA_CLAIM_TTL_HOURS", 8.0),
             due_soon_working_hours=positive("MOTCUA_DUE_SOON_WORKING_HOURS", 8.0),
             metrics_token=env.get("MOTCUA_METRICS_TOKEN") or None,
+            public_url=(env.get("MOTCUA_PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/"),
+            vnpay_tmn_code=env.get("MOTCUA_VNPAY_TMN_CODE") or None,
+            vnpay_hash_secret=env.get("MOTCUA_VNPAY_HASH_SECRET") or None,
+            vnpay_pay_url=env.get("MOTCUA_VNPAY_PAY_URL") or cls.vnpay_pay_url,
+            vnpay_api_url=env.get("MOTCUA_VNPAY_API_URL") or cls.vnpay_api_url,
+            payment_providers=_mapping(env, "MOTCUA_PAYMENT_PROVIDERS"),
+            payment_attempt_minutes=positive("MOTCUA_PAYMENT_ATTEMPT_MINUTES", 15.0),
+            postage_vnd=int(number("MOTCUA_POSTAGE_VND", 30000, int)),
+            payment_sandbox=_switch(env, "MOTCUA_PAYMENT_SANDBOX", default=False),
+            sandbox_ipn_url=env.get("MOTCUA_SANDBOX_IPN_URL") or None,
+            link_secret=env.get("MOTCUA_LINK_SECRET") or None,
         )
 
     def ensure_var_dir(self) -> None:
@@ -108,3 +131,15 @@ def _switch(env: dict[str, str], name: str, *, default: bool) -> bool:
     if raw in {"0", "off", "false", "no"}:
         return False
     raise ValidationError(f"{name} must be on or off, got {raw!r}", {name: ["must be on or off"]})
+
+
+def _mapping(env: dict[str, str], name: str) -> tuple[tuple[str, str], ...]:
+    """Read ``KEY=value,KEY=value`` (e.g. agency code to payment provider) as sorted pairs."""
+    raw = (env.get(name) or "").strip()
+    pairs = []
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ValidationError(f"{name} must be KEY=value pairs separated by commas", {name: [part]})
+        pairs.append((key.strip(), value.strip()))
+    return tuple(sorted(pairs))
