@@ -13,6 +13,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    Numeric,
     String,
     Table,
     Text,
@@ -177,4 +178,47 @@ webhook_deliveries = Table(
     Column("last_error", String(500)),
     Column("delivered_at", UTCDateTime),
     Column("gave_up_at", UTCDateTime),
+)
+
+
+# The result document of an approved dossier (the electronic result), with its SHA-256.
+result_documents = Table(
+    "result_documents",
+    metadata,
+    Column("dossier_code", String(64), ForeignKey("dossiers.code"), primary_key=True),
+    Column("filename", String(200), nullable=False),
+    Column("media_type", String(100), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("content", LargeBinary, nullable=False),
+    Column("approved_by", String(200)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("collected_at", UTCDateTime),
+    Column("collected_by", String(200)),
+)
+
+# A postal order carrying a dossier's result (public post), and the states the post reported.
+postal_orders = Table(
+    "postal_orders",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("dossier_code", String(64), ForeignKey("dossiers.code"), nullable=False, unique=True),
+    Column("tracking_number", String(40), nullable=False, unique=True),
+    Column("recipient", Text, nullable=False),
+    Column("address", Text, nullable=False),
+    Column("phone", String(20)),
+    Column("postage", Numeric(14, 0), nullable=False),
+    Column("status", String(12), nullable=False),  # registered | collecting | delivered | cancelled
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+postal_events = Table(
+    "postal_events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("postal_order_id", BigId, ForeignKey("postal_orders.id"), nullable=False, index=True),
+    Column("status", String(12), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("note", Text),
+    Column("actor", String(200), nullable=False),
 )

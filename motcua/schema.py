@@ -12,9 +12,11 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def full_metadata() -> MetaData:
-    """Return the metadata of every table of the application (engine and dossier domain)."""
+    """Return the metadata of every table of the application (engine, dossiers, payments, sandbox gateway)."""
     import accounts.tables  # noqa: F401 - registers the identity tables
     import dossiers.tables  # noqa: F401 - registers the dossier tables
+    import payments.tables  # noqa: F401 - registers the payment tables
+    import sandbox_gateway.tables  # noqa: F401 - registers the sandbox gateway's table
     from engine.tables import metadata
 
     return metadata

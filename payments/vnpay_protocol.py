@@ -87,7 +87,7 @@ QUERY_RESPONSE_FIELDS = (
 
 
 def hash_data(params: Mapping[str, object]) -> str:
-    """Return the text VNPay signs for URL parameters: sorted ``quote_plus(k)=quote_plus(v)`` joined by ``&``."""
+    """Return the text VNPay signs for URL parameters: sorted ``quote_plus(k)=quote_plus(v)`` joined by &."""
     items = sorted(
         (str(key), "" if value is None else str(value))
         for key, value in params.items()
@@ -118,7 +118,7 @@ def signed_query(params: Mapping[str, object], secret: str) -> str:
 
 
 def query_checksum(values: Mapping[str, object], fields: tuple[str, ...], secret: str) -> str:
-    """Return the checksum of a ``querydr`` request or response: values in ``fields`` order joined by ``|``."""
+    """Return the checksum of a ``querydr`` request or response: values in ``fields`` order, |-joined."""
     text = "|".join("" if values.get(name) is None else str(values.get(name)) for name in fields)
     return hmac_sha512(secret, text)
 
