@@ -15,6 +15,7 @@ from accounts.service import Accounts
 from dossiers.service import DossierService
 from engine.facade import Engine
 from motcua.settings import Settings
+from sandbox_gateway import views as sandbox_gateway
 
 from . import (
     attachments,
@@ -24,11 +25,13 @@ from . import (
     definitions,
     integrators,
     metrics,
+    results,
     stats,
     tasks,
     webhooks,
 )
 from . import dossiers as dossier_routes
+from . import payments as payment_routes
 from .errors import PROBLEM, ProblemDocumentSchema, http_problem, register_error_handlers
 
 MAX_BODY_BYTES = 20 * 1024 * 1024  # attachments are limited further per file
@@ -106,10 +109,14 @@ def create_app(
         definitions,
         integrators,
         webhooks,
+        results,
     ):
         api.register_blueprint(module.blp)
     stats.install(app)
     metrics.install(app, settings)
+    results.install(app, settings)  # result links signed with MOTCUA_LINK_SECRET
+    payment_routes.install(app, api, settings, engine, dossiers)
+    sandbox_gateway.install(app, settings, engine)  # only when MOTCUA_PAYMENT_SANDBOX is on
     _health(app, engine)
     return app
 

@@ -19,6 +19,7 @@ from engine.errors import ForbiddenError
 from . import attachments as attachment_routes
 from . import context
 from .auth import principal, require_roles
+from .results import ResultSummarySchema
 from .schemas import DEADLINE_FLAGS, PageInfo, PageQuery
 
 blp = Blueprint(
@@ -103,6 +104,9 @@ class DossierSchema(Schema):
     tasks = fields.List(fields.Nested(TaskRefSchema))
     handovers = fields.List(fields.Nested(HandoverSchema))
     documents = fields.Method("dump_documents")
+    result = fields.Nested(
+        ResultSummarySchema, allow_none=True, metadata={"description": "the result document, once approved"}
+    )
 
     def dump_status(self, dossier: dict[str, Any]) -> dict[str, Any]:
         return {"code": dossier["status"], "name": STATUS_NAMES[Status(dossier["status"])]}

@@ -10,7 +10,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from engine.errors import ValidationError
+from engine.errors import ForbiddenError, ValidationError
 
 from . import context
 from .auth import principal, require_scope
@@ -85,6 +85,15 @@ class Instances(MethodView):
         return view, 201 if created else 200, {"Location": location}
 
 
+# Messages motcua delivers itself, each only after its own proof: an integrator cannot skip the proof.
+RESERVED_MESSAGES = {
+    "payment.confirmed": "the bank's signed payment notification (/api/v1/payments/vnpay/ipn)",
+    "result.collected": "the applicant's download through a signed result link",
+    "post.delivered": "the post's report (/api/v1/postal-orders/{tracking_number}/events)",
+    "post.cancelled": "the post's report (/api/v1/postal-orders/{tracking_number}/events)",
+}
+
+
 @blp.route("/messages")
 class Messages(MethodView):
     @blp.arguments(MessageSchema)
@@ -95,6 +104,12 @@ class Messages(MethodView):
         """Deliver a message to the one instance waiting for it with these correlation values."""
         if not body["correlation"]:
             raise ValidationError("A message needs correlation values", {"correlation": ["required"]})
+        if body["name"] in RESERVED_MESSAGES:
+            raise ForbiddenError(
+                f"Message '{body['name']}' is delivered by motcua after {RESERVED_MESSAGES[body['name']]}; "
+                "it cannot be sent here",
+                field="name",
+            )
         view: dict[str, Any] = context.engine().send_message(
             body["name"], body["correlation"], body["data"], actor=principal().username
         )

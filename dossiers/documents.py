@@ -1,4 +1,5 @@
-"""The official documents of a dossier (Circular 01/2018/TT-VPCP forms 01-06), built from its stored state."""
+"""The official documents of a dossier (Circular 01/2018/TT-VPCP forms 01-06), built from its stored state;
+and the result document the leader's approval produces (``render_result``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from engine.errors import ConflictError
+from handlers.document_layout import DocumentPdf, nfc, to_moment, vn_date, vn_datetime
 from handlers.documents import render_document
 
 from .status import Status
@@ -100,3 +102,54 @@ def render(
     if available is not None and not available(dossier):
         raise ConflictError(f"Dossier {dossier['code']} has no {kind} document at this stage", kind=kind)
     return render_document(kind, document_data(dossier, procedure, process_data, now))
+
+
+RESULT_TITLE = "KẾT QUẢ GIẢI QUYẾT THỦ TỤC HÀNH CHÍNH"
+
+
+def render_result(
+    dossier: Mapping[str, Any],
+    procedure: Mapping[str, Any],
+    result_text: str,
+    approval: Mapping[str, Any],
+) -> bytes:
+    """Render the result document of an approved dossier (the electronic result) as PDF.
+
+    Args:
+        dossier: the dossier (``code``, ``applicant``).
+        procedure: its procedure record (``code``, ``name``, ``agency``).
+        result_text: what was decided: the specialist's draft result the leader approved.
+        approval: ``at`` (the approval time, also the document date), ``leader`` (the name that signs),
+            ``note`` (the leader's note, optional).
+
+    Returns:
+        The PDF bytes; the same arguments always give the same bytes (so the SHA-256 is reproducible).
+    """
+    at = to_moment(approval["at"], "approval.at")
+    code = nfc(dossier["code"])
+    applicant = dossier.get("applicant") or {}
+    agency = procedure.get("agency") or {}
+    pdf = DocumentPdf(created=at, title=RESULT_TITLE, footer=f"Kết quả điện tử - Mã hồ sơ: {code}")
+    pdf.national_header(
+        [nfc(agency.get("parent") or ""), nfc(agency.get("name") or "")],
+        f"Số: {code}/KQ",
+        f"{nfc(agency.get('place') or '……')}, {vn_date(at)}",
+    )
+    pdf.title_block(RESULT_TITLE)
+    pdf.para(f"Mã hồ sơ: {code}", bold=True)
+    name = nfc(procedure.get("name") or "")
+    if procedure.get("code"):
+        name += f" (mã thủ tục: {nfc(procedure['code'])})"
+    pdf.para(f"Thủ tục hành chính: {name}")
+    pdf.para(f"Tổ chức, cá nhân đề nghị: {nfc(applicant.get('name') or '')}")
+    if applicant.get("id_number"):
+        pdf.para(f"Số định danh cá nhân/Mã số doanh nghiệp: {nfc(applicant['id_number'])}")
+    if applicant.get("address"):
+        pdf.para(f"Địa chỉ: {nfc(applicant['address'])}")
+    pdf.para("Kết quả giải quyết:", bold=True)
+    pdf.para(nfc(result_text) or "……", indent=5)
+    if approval.get("note"):
+        pdf.para(f"Ý kiến của lãnh đạo: {nfc(approval['note'])}")
+    pdf.para(f"Phê duyệt lúc {vn_datetime(at)}.")
+    pdf.signatures([("", ""), ("LÃNH ĐẠO PHÊ DUYỆT", nfc(approval.get("leader") or ""))])
+    return pdf.render()

@@ -19,6 +19,7 @@ from engine.runtime import InstanceChange
 
 from . import deadlines, store, webhooks
 from .calendar import WorkingCalendar
+from .delivery import receiver_note
 from .procedure_terms import processing_time
 from .status import ACCEPTED, PAUSING, Status, status_at
 
@@ -185,16 +186,18 @@ class DossierTracker:
             given = change.submitted.get(entry["task_id"] or "", change.data)
             result = next((str(given[f]) for f in _DECISION_FIELDS if f in fields and f in given), "done")
             note = next((str(given[f]) for f in _NOTE_FIELDS if f in fields and given.get(f)), None)
+            # A hand-over at the desk names who received the result: the hop goes to the applicant.
+            received = receiver_note(given) if "handed_over_to" in fields else None
             rows.append(
                 {
                     "dossier_code": code,
                     "at": change.now,
                     "element_id": entry["element_id"],
                     "from_role": details.get("lane"),
-                    "to_role": ", ".join(next_roles) or None,
+                    "to_role": ", ".join(next_roles) or ("applicant" if received else None),
                     "actor": entry["actor"],
                     "result": result,
-                    "note": note,
+                    "note": received or note,
                 }
             )
         return rows

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 from engine.errors import NotFoundError, TaskStateError
 from engine.facade import Engine
 
-from . import deadlines, documents, store
+from . import deadlines, delivery_store, documents, store
 from .lifecycle import CHANNEL_NAMES
 from .status import STATUS_NAMES, Status
 
@@ -38,7 +38,7 @@ class DossierReading:
             return self._locked(uow.conn, code)
 
     def dossier(self, code: str) -> dict[str, Any]:
-        """Return a dossier with its status name, pauses, handover log and ready tasks.
+        """Return a dossier with its status name, pauses, handover log, ready tasks and result summary.
 
         Raises:
             NotFoundError: no such dossier.
@@ -50,6 +50,7 @@ class DossierReading:
             tasks = uow.ready_tasks(instance_id=dossier["instance_id"]) if dossier["instance_id"] else []
             dossier["tasks"] = [dict(t._mapping) for t in tasks]
             dossier["calendar_late"] = _late(dossier, self.engine.now())
+            dossier["result"] = delivery_store.result_summary(uow.conn, code, dossier["delivery_method"])
             dossier.update(deadlines.dossier_flags(dossier))
         dossier["status_name"] = STATUS_NAMES[Status(dossier["status"])]
         dossier["channel_name"] = CHANNEL_NAMES.get(dossier["channel"])

@@ -1,9 +1,10 @@
 """The dossier service: the catalogue, submitting dossiers, and what applicants and officials do to them.
 
 It drives the engine facade (one unit of work per call) and keeps its own rows in step through the
-``DossierTracker`` listener, inside the engine's transactions.  ``DossierService`` is built on three mixins:
-the read side (``dossiers/reading.py``), the forms (``dossiers/forms.py``) and the calendar's admin table
-(``dossiers/calendar_admin.py``).
+``DossierTracker`` and ``DeliveryTracker`` listeners, inside the engine's transactions.  ``DossierService`` is
+built on four mixins: the read side (``dossiers/reading.py``), the forms (``dossiers/forms.py``), the
+calendar's admin table (``dossiers/calendar_admin.py``) and result delivery
+(``dossiers/delivery_service.py``).
 """
 
 from __future__ import annotations
@@ -18,10 +19,13 @@ from sqlalchemy.engine import Connection
 
 from engine.errors import ConflictError, NotFoundError, TaskStateError, ValidationError
 from engine.facade import Engine
+from payments.fees import DEFAULT_POSTAGE_VND, POSTAGE_CODE, POSTAGE_TEXT, postage_for
 
 from . import deadlines, store
 from .calendar_admin import CalendarAdmin
 from .catalogue_schemas import nfc
+from .delivery import DeliveryTracker
+from .delivery_service import DossierDelivery
 from .forms import DECLARATION_TASK_FORMS, DossierForms, declaration_form
 from .lifecycle import DossierTracker, calendar_for
 from .procedure_terms import compute_fees, processing_time
@@ -50,13 +54,14 @@ class Submission:
     store_attachments: Callable[[Connection, str], list[dict[str, Any]]] | None = None
 
 
-class DossierService(DossierReading, DossierForms, CalendarAdmin):
+class DossierService(DossierReading, DossierForms, CalendarAdmin, DossierDelivery):
     """Dossiers on top of the engine.
 
     Args:
         engine: the engine facade; the service registers its tracker as a listener.
         forms: form definitions by id (``catalogue.load_forms``).
         due_soon_working_hours: how close to its due date (in working hours) a dossier is due soon.
+        postage_vnd: the postage a level-4 dossier whose result goes by post pays with its fees online.
     """
 
     def __init__(
@@ -65,13 +70,17 @@ class DossierService(DossierReading, DossierForms, CalendarAdmin):
         forms: Mapping[str, Mapping[str, Any]] | None = None,
         *,
         due_soon_working_hours: float = deadlines.DUE_SOON_WORKING_HOURS,
+        postage_vnd: int = DEFAULT_POSTAGE_VND,
     ) -> None:
         self.engine = engine
         self.due_soon_working_hours = due_soon_working_hours
+        self.postage_vnd = postage_vnd
         self._use_forms(forms or {})
         self.catalogue = Catalogue(engine)
         if not any(isinstance(listener, DossierTracker) for listener in engine.listeners):
             engine.add_listener(DossierTracker(due_soon_working_hours))
+        if not any(isinstance(listener, DeliveryTracker) for listener in engine.listeners):
+            engine.add_listener(DeliveryTracker(postage_vnd))  # after the tracker: the status is settled
         engine.add_timer_functions(timer_functions)  # working_days(), due_date()... in BPMN timers
 
     # -- catalogue (see dossiers/procedures.py) ------------------------------------------------------
@@ -109,7 +118,7 @@ class DossierService(DossierReading, DossierForms, CalendarAdmin):
         channel, delivery_method = submission.channel, submission.delivery_method
         self._check_submission(procedure, submission.applicant, channel, delivery_method)
         applicant = nfc(dict(submission.applicant))
-        data = _process_data(procedure, submission, applicant)
+        data = _process_data(procedure, submission, applicant, self.postage_vnd)
         now = self.engine.now()
 
         def prepare(conn: Connection) -> tuple[str, dict[str, Any]]:
@@ -305,16 +314,22 @@ class DossierService(DossierReading, DossierForms, CalendarAdmin):
 
 
 def _process_data(
-    procedure: Mapping[str, Any], submission: Submission, applicant: dict[str, Any]
+    procedure: Mapping[str, Any], submission: Submission, applicant: dict[str, Any], postage_vnd: int = 0
 ) -> dict[str, Any]:
     """Return the data a dossier's process starts with: the procedure, its processing time and priced fees,
     the applicant, channel, delivery method and attachments.
+
+    A level-4 dossier whose result goes back by post pays the postage online with its fees: it is one more
+    fee line (``postage`` says how much), so ``fee_total`` is what the payment asks for.
 
     Raises:
         ValidationError: ``pages`` or ``copies`` is not a positive integer.
         NotFoundError: the procedure has no such channel.
     """
     fees = compute_fees(procedure, pages=submission.pages, copies=submission.copies)
+    postage = postage_for(submission.delivery_method if procedure["level"] == 4 else None, postage_vnd)
+    if postage:
+        fees.append({"code": POSTAGE_CODE, "description": POSTAGE_TEXT, "amount": postage, "mode": "before"})
     amount, unit = processing_time(procedure, submission.channel)
     return {
         "procedure_code": procedure["code"],
@@ -329,6 +344,7 @@ def _process_data(
         "applicant": applicant,
         "channel": submission.channel,
         "delivery_method": submission.delivery_method,
+        "postage": postage,
         "attachments": [dict(a) for a in submission.attachments],
     }
 

@@ -181,7 +181,8 @@ webhook_deliveries = Table(
 )
 
 
-# The result document of an approved dossier (the electronic result), with its SHA-256.
+# The result document of an approved dossier (the electronic result), with its SHA-256; and when, how and to
+# whom it was actually handed over (status 10), kept apart from when it was decided (created_at).
 result_documents = Table(
     "result_documents",
     metadata,
@@ -193,7 +194,10 @@ result_documents = Table(
     Column("approved_by", String(200)),
     Column("created_at", UTCDateTime, nullable=False),
     Column("collected_at", UTCDateTime),
-    Column("collected_by", String(200)),
+    Column("collected_by", String(200)),  # online: the applicant's username; desk, post: the receiver's name
+    Column("collected_via", String(10)),  # online | post | desk
+    Column("handed_over_by", String(200)),  # the desk official, or the post's integrator account
+    Column("receiver_id_number", String(20)),  # desk: the ID document the receiver showed
 )
 
 # A postal order carrying a dossier's result (public post), and the states the post reported.

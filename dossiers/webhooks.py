@@ -20,6 +20,8 @@ What a receiver gets::
 
 ``dossier.due_soon`` and ``dossier.overdue`` carry the code, procedure_code, status, due_at and at (and
 ``working_hours_left`` for due_soon); each is sent once per due date (see ``dossiers/deadlines.py``).
+``dossier.result_ready`` carries the code, procedure_code, the result document's sha256, the
+delivery_method and at; it is sent once, when the approval stores the result.
 
 A 2xx answer settles the delivery.  Any other answer, a network error or no answer within 5 s is retried
 30 s later, then 1, 2, 4 ... minutes later (capped at 1 h); after 8 attempts the delivery is given up.
@@ -51,7 +53,8 @@ from .tables import webhook_deliveries, webhooks
 STATUS_CHANGED = "dossier.status_changed"
 DUE_SOON = "dossier.due_soon"  # about to be late: the agency owes an apology letter with a new date
 OVERDUE = "dossier.overdue"  # past its due date (dossiers/deadlines.py)
-EVENTS = (STATUS_CHANGED, DUE_SOON, OVERDUE)
+RESULT_READY = "dossier.result_ready"  # the approval stored the result document (dossiers/delivery.py)
+EVENTS = (STATUS_CHANGED, DUE_SOON, OVERDUE, RESULT_READY)
 ALL_EVENTS = "*"
 TIMEOUT_SECONDS = 5.0
 LEASE = timedelta(seconds=60)  # how long a claimed delivery is hidden from other workers while it is sent

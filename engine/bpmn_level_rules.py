@@ -236,6 +236,59 @@ def _information_only(tree: ProcessTree) -> list[Problem]:
     ]
 
 
+def _leads_to(source_role: str, target_role: str, what: str) -> Rule:
+    """Rule: every element with ``source_role`` has a path to an element with ``target_role`` in its process.
+
+    Elements that are missing are reported by the ``_needs`` rules, not here.
+    """
+
+    def rule(tree: ProcessTree) -> list[Problem]:
+        targets = tree.with_role(target_role)
+        problems = []
+        for source in tree.with_role(source_role):
+            reachable = _reachable(tree.following.get(source.process_id, {}), source.id)
+            if targets and not any(t.process_id == source.process_id and t.id in reachable for t in targets):
+                problems.append(
+                    source.problem(
+                        f"level {tree.level}: from '{source.id}' (role '{source_role}') no path reaches "
+                        f"the element with role '{target_role}': {what}"
+                    )
+                )
+        return problems
+
+    return rule
+
+
+_WAITS = ("intermediateCatchEvent", "boundaryEvent", "receiveTask")
+# The result is delivered (status 10) only once the applicant has it: the online result waits for its first
+# download, the post for the delivery report, and a cancelled postal delivery goes back to the desk.
+_DELIVERY = (
+    _needs("delivery_online", "online delivery of the result", _kind("serviceTask", "sendTask", "task")),
+    _needs(
+        "delivery_online_wait",
+        "the wait until the applicant collects the electronic result",
+        _kind(*_WAITS),
+        _message("result.collected"),
+    ),
+    _leads_to("delivery_online", "delivery_online_wait", "the result must be collected before it counts"),
+    _needs("delivery_desk", "delivery of the result at the desk", _kind("userTask"), _lane("reception")),
+    _needs("delivery_post", "delivery of the result by post", _kind("serviceTask", "sendTask", "task")),
+    _needs(
+        "delivery_post_wait", "the wait for the postal delivery", _kind(*_WAITS), _message("post.delivered")
+    ),
+    _leads_to("delivery_post", "delivery_post_wait", "the post must report the delivery"),
+    _needs(
+        "delivery_post_cancelled",
+        "the cancellation of the postal delivery",
+        _kind("boundaryEvent", "intermediateCatchEvent"),
+        _message("post.cancelled"),
+    ),
+    _leads_to(
+        "delivery_post_cancelled", "delivery_desk", "a cancelled postal delivery is handed over at the desk"
+    ),
+)
+
+
 # -- the table --------------------------------------------------------------------------------------
 
 _information = _needs(
@@ -287,8 +340,6 @@ RULES: dict[int, tuple[Rule, ...]] = {
             _kind("intermediateCatchEvent", "boundaryEvent"),
             _timer(),
         ),
-        _needs("delivery_online", "online delivery of the result", _kind("serviceTask", "sendTask", "task")),
-        _needs("delivery_desk", "delivery of the result at the desk", _kind("userTask"), _lane("reception")),
-        _needs("delivery_post", "delivery of the result by post", _kind("serviceTask", "sendTask", "task")),
+        *_DELIVERY,
     ),
 }

@@ -32,6 +32,8 @@ from .store import Store
 from .views import summary
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
     from .store import UnitOfWork
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -220,10 +222,18 @@ class InstanceOps:
         correlation: dict[str, Any] | None = None,
         data: dict[str, Any] | None = None,
         actor: str = "system",
+        *,
+        within: Callable[[Connection], dict[str, Any] | None] | None = None,
     ) -> dict[str, Any]:
         """Deliver message ``name`` to the one instance waiting for it with matching correlation values.
 
         ``correlation`` may hold ``business_key`` and the message's correlation properties.
+
+        Args:
+            within: runs inside the message's unit of work, once the waiting instance is found and before
+                the message is delivered, with the transaction's connection; what it writes commits with the
+                delivery or not at all (e.g. marking a payment paid), what it returns is added to the
+                message data, and a domain error it raises aborts the whole unit.
 
         Raises:
             NotFoundError: no instance waits for this message with these values.
@@ -259,9 +269,13 @@ class InstanceOps:
             if task is None or not task.has_state(TaskState.WAITING):
                 raise ConflictError(f"Instance {instance.id} no longer waits for message '{name}'")
             definition = task.task_spec.event_definition
+            extra: dict[str, Any] = {}
+            if within is not None:
+                assert instance.conn is not None, "checkout gives the instance its unit's connection"
+                extra = self.validate_data(within(instance.conn), "within")
             # The payload carries the correlation values, so the message's retrieval expressions find them.
             expected = {**json.loads(waiting[0].correlation), **correlation}
-            payload = {**{k: v for k, v in expected.items() if k != "business_key"}, **data}
+            payload = {**{k: v for k, v in expected.items() if k != "business_key"}, **data, **extra}
             event = BpmnEvent(definition, payload=payload, correlations=dict(instance.workflow.correlations))
             instance.workflow.send_event(event)
             if getattr(definition, "message_var", None) is None:

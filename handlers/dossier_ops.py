@@ -2,7 +2,8 @@
 
 Plain functions ``(params, context) -> dict`` without I/O.  Every identifier they return is derived from
 ``context.idempotency_key``, so a retried task gets the same form id, payment reference or postal order.
-Talking to a real payment gateway or to the post is a later step: these handlers only record the request.
+The payment request only states what is owed; the citizen pays through ``payments/`` (the provider's IPN
+then delivers ``payment.confirmed``).
 """
 
 from __future__ import annotations
@@ -11,10 +12,9 @@ import hashlib
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from engine.errors import HandlerError
+from engine.errors import HandlerError, ValidationError
 from engine.runtime import ServiceContext
-
-CURRENCY = "VND"
+from payments.fees import CURRENCY, payment_lines
 
 
 def _digest(context: ServiceContext, purpose: str, length: int = 16) -> str:
@@ -97,22 +97,33 @@ def forms_prefill(params: dict[str, Any], context: ServiceContext) -> dict[str, 
 
 
 def payment_request(params: dict[str, Any], context: ServiceContext) -> dict[str, Any]:
-    """Record a request for online payment of ``amount`` VND (level 4); the gateway call comes later.
+    """Request online payment of a dossier's fee lines (level 4); the citizen then pays at the provider.
 
     Params:
-        amount: the fee total (Decimal, number or numeric text), a positive whole number of dong.
+        fees: the dossier's priced fee lines (process data ``fees``; with the postage line when the result
+            goes by post); the lines above 0 are what is paid (``payments.fees.payment_lines``).
+        amount: the fee total (Decimal, number or numeric text), a positive whole number of dong; with
+            ``fees`` it must equal their total, without them it is the one line paid.
         dossier_code: optional, echoed back for the payment order.
 
     Returns:
-        ``{"payment_ref", "amount" (Decimal), "currency": "VND", "requested_at"}`` and ``dossier_code``
-        when given; ``payment_ref`` is the same for every retry of the task.
+        ``{"payment_ref", "amount" (Decimal), "lines", "currency": "VND", "requested_at"}`` and
+        ``dossier_code`` when given; ``payment_ref`` is the same for every retry of the task.  The payment
+        service charges exactly ``amount`` for ``lines``.
 
     Raises:
-        HandlerError: ``amount`` is missing or invalid (not retryable).
+        HandlerError: ``amount`` or a fee line is missing or invalid, or they disagree (not retryable).
     """
+    operator = "payment.request"
+    if params.get("fees") is None:
+        amount = _amount(params, operator)
+        lines = [{"code": None, "description": "Phí, lệ phí", "amount": amount}]
+    else:
+        lines, amount = _fee_lines(params, operator)
     result: dict[str, Any] = {
-        "payment_ref": f"PAY-{_digest(context, 'payment.request')}",
-        "amount": _amount(params, "payment.request"),
+        "payment_ref": f"PAY-{_digest(context, operator)}",
+        "amount": amount,
+        "lines": lines,
         "currency": CURRENCY,
         "requested_at": context.now,
     }
@@ -121,39 +132,66 @@ def payment_request(params: dict[str, Any], context: ServiceContext) -> dict[str
     return result
 
 
+def _fee_lines(params: dict[str, Any], operator: str) -> tuple[list[dict[str, Any]], Decimal]:
+    """Return the lines to pay from parameter ``fees`` and their total, checked against ``amount``."""
+    fees = params["fees"]
+    if not isinstance(fees, list):
+        raise HandlerError(f"{operator}: parameter 'fees' must be a list of fee lines", operator=operator)
+    try:
+        lines, total = payment_lines(fees)
+    except ValidationError as exc:
+        raise HandlerError(f"{operator}: {exc.message}", operator=operator) from exc
+    if total <= 0:
+        raise HandlerError(f"{operator}: the fee lines add up to 0 {CURRENCY}", operator=operator)
+    if params.get("amount") is not None and _amount(params, operator) != total:
+        raise HandlerError(
+            f"{operator}: parameter 'amount' ({params['amount']}) is not the fee lines' total ({total})",
+            operator=operator,
+        )
+    return lines, total
+
+
 def delivery_online(params: dict[str, Any], context: ServiceContext) -> dict[str, Any]:
-    """Record that the electronic result was made available to the applicant online.
+    """Release the electronic result to the applicant (level 4, online delivery).
+
+    The result document itself was stored with its SHA-256 when the leader approved (dossiers/delivery.py);
+    the process then waits for ``result.collected``, the applicant's first download through a signed link.
 
     Returns:
-        ``{"delivered_at", "channel": "online"}``.
+        ``{"released_at", "channel": "online"}`` and ``dossier_code`` when given.
     """
-    return {"delivered_at": context.now, "channel": "online"}
+    result: dict[str, Any] = {"released_at": context.now, "channel": "online"}
+    if params.get("dossier_code"):
+        result["dossier_code"] = str(params["dossier_code"])
+    return result
 
 
 def delivery_post(params: dict[str, Any], context: ServiceContext) -> dict[str, Any]:
-    """Register a postal order for the result (public post); the post later sends ``post.delivered``.
+    """Address the result for public post (level 4); the postal order itself, with its tracking number, is
+    registered in the same transaction when the process starts waiting for ``post.delivered``
+    (``dossiers/delivery.py``), so a retried task never registers a second one.
 
     Params:
         address: where the result goes (required).
-        recipient: optional, the addressee.
+        recipient: the addressee (required).
+        phone: optional, the addressee's phone.
         dossier_code: optional, echoed back.
 
     Returns:
-        ``{"postal_order", "status": "registered", "address"}`` plus ``recipient``/``dossier_code`` when
-        given; ``postal_order`` is the same for every retry of the task.
+        ``{"recipient", "address", "phone", "requested_at"}`` plus ``dossier_code`` when given.
 
     Raises:
-        HandlerError: ``address`` is missing or blank (not retryable).
+        HandlerError: ``address`` or ``recipient`` is missing or blank (not retryable).
     """
     address = _text(params, "address", "delivery.post")
     result: dict[str, Any] = {
-        "postal_order": f"POST-{_digest(context, 'delivery.post', 12)}",
-        "status": "registered",
+        "recipient": _text(params, "recipient", "delivery.post"),
         "address": address,
+        "phone": str(params["phone"]).strip() if params.get("phone") else None,
+        "requested_at": context.now,
     }
-    for name in ("recipient", "dossier_code"):
-        if params.get(name):
-            result[name] = str(params[name])
+    if params.get("dossier_code"):
+        result["dossier_code"] = str(params["dossier_code"])
     return result
 
 

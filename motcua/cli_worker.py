@@ -25,7 +25,7 @@ from .settings import Settings
     "--jobs",
     default=None,
     help="Comma-separated jobs to run (default: all of fire_timers, run_retries, deliver_webhooks, "
-    "dossier_deadlines, release_claims).",
+    "dossier_deadlines, release_claims, reconcile_payments).",
 )
 @click.option(
     "--tick", type=float, default=None, help="Seconds between looks (default MOTCUA_SCHEDULER_TICK or 1)."

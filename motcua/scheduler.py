@@ -135,7 +135,14 @@ def _die() -> None:
 class Scheduler:
     """The background jobs of one process, on APScheduler."""
 
-    JOBS = ("fire_timers", "run_retries", "deliver_webhooks", "dossier_deadlines", "release_claims")
+    JOBS = (
+        "fire_timers",
+        "run_retries",
+        "deliver_webhooks",
+        "dossier_deadlines",
+        "release_claims",
+        "reconcile_payments",
+    )
 
     def __init__(
         self,
@@ -146,9 +153,11 @@ class Scheduler:
         worker: str | None = None,
         jobs: list[str] | None = None,
         faults: Faults | None = None,
+        payments: Any = None,
     ) -> None:
         self.engine = engine
         self.dossiers = dossiers
+        self.payments = payments  # built from the settings when the job first runs (``_reconcile_payments``)
         self.settings = settings
         self.worker = worker or default_worker_id()
         self.faults = faults or Faults(None)
@@ -163,6 +172,7 @@ class Scheduler:
             "deliver_webhooks": max(self.tick, 2.0),
             "dossier_deadlines": max(self.tick, 15.0),
             "release_claims": max(self.tick, 60.0),
+            "reconcile_payments": max(self.tick, 60.0),
         }
         chosen = jobs or list(self.JOBS)
         unknown = [name for name in chosen if name not in every]
@@ -300,6 +310,15 @@ class Scheduler:
     def _release_claims(self) -> Outcome:
         released = self.engine.release_stale_claims(timedelta(hours=self.settings.claim_ttl_hours))
         return Outcome(items=len(released), detail={"released": len(released)})
+
+    def _reconcile_payments(self) -> Outcome:
+        """Settle online payments whose IPN never came, asking the provider (``PaymentService.reconcile``)."""
+        if self.payments is None:
+            from .wiring import build_payments
+
+            self.payments = build_payments(self.engine, self.dossiers, self.settings)
+        settled: dict[str, int] = self.payments.reconcile()
+        return Outcome(items=sum(n for what, n in settled.items() if what != "unreachable"), detail=settled)
 
     # -- bookkeeping ----------------------------------------------------------------------------
     def _record(

@@ -8,6 +8,9 @@ from engine.facade import Engine
 from engine.runtime import RetryPolicy
 from engine.store import Store, create_db_engine
 from handlers import HandlerRegistry, default_registry
+from payments.providers import HttpPost, ProviderRegistry
+from payments.service import PaymentService
+from payments.vnpay import VNPayProvider
 
 from .settings import Settings
 
@@ -43,4 +46,31 @@ def build_dossiers(engine: Engine, settings: Settings) -> DossierService:
         engine,
         load_forms(forms_dir) if forms_dir.is_dir() else {},
         due_soon_working_hours=settings.due_soon_working_hours,
+        postage_vnd=settings.postage_vnd,
+    )
+
+
+def build_payments(
+    engine: Engine, dossiers: DossierService, settings: Settings, http_post: HttpPost | None = None
+) -> PaymentService:
+    """Return the payment service with the providers the settings configure (VNPay: its merchant secrets
+    come from the settings only; without them, paying answers that payment is unavailable)."""
+
+    def vnpay() -> VNPayProvider:
+        return VNPayProvider(
+            settings.vnpay_tmn_code,
+            settings.vnpay_hash_secret,
+            settings.vnpay_pay_url,
+            settings.vnpay_api_url,
+            http_post,
+            clock=engine.now,
+        )
+
+    providers = ProviderRegistry({"vnpay": vnpay}, settings.payment_providers)
+    return PaymentService(
+        engine,
+        dossiers,
+        providers,
+        public_url=settings.public_url,
+        attempt_minutes=settings.payment_attempt_minutes,
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, ForeignKey, Index, Numeric, String, Table, Text
+from sqlalchemy import Boolean, Column, ForeignKey, Index, Integer, Numeric, String, Table, Text
 
 from engine.tables import BigId, UTCDateTime, metadata
 
@@ -27,6 +27,8 @@ payments = Table(
     Column("bank_code", String(20)),
     Column("paid_at", UTCDateTime),
     Column("process_advanced", Boolean, nullable=False, default=False),
+    Column("payment_url", Text),  # the signed redirect, given again while the attempt is pending
+    Column("note", Text),  # e.g. paid after the process stopped waiting: the money is to be refunded
     Index("ix_payments_status_expires_at", "status", "expires_at"),
 )
 
@@ -54,4 +56,12 @@ receipts = Table(
     Column("lines", Text, nullable=False),
     Column("payer", Text, nullable=False),
     Column("issued_at", UTCDateTime, nullable=False),
+)
+
+# The last e-receipt number issued per year (BL-<yyyy>-<nnnnnnn>), taken in the settling transaction: gapless.
+receipt_counters = Table(
+    "receipt_counters",
+    metadata,
+    Column("year", Integer, primary_key=True, autoincrement=False),
+    Column("last", Integer, nullable=False),
 )

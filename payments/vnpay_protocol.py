@@ -109,7 +109,8 @@ def sign(params: Mapping[str, object], secret: str) -> str:
 def verify(params: Mapping[str, object], secret: str) -> bool:
     """Return whether the parameters carry a valid ``vnp_SecureHash`` (compared in constant time)."""
     given = str(params.get("vnp_SecureHash") or "").lower()
-    return bool(given) and hmac.compare_digest(given, sign(params, secret))
+    # Bytes: compare_digest refuses str with non-ASCII characters, which anyone can send.
+    return bool(given) and hmac.compare_digest(given.encode("utf-8"), sign(params, secret).encode("utf-8"))
 
 
 def signed_query(params: Mapping[str, object], secret: str) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
@@ -16,11 +16,14 @@ from dossiers.catalogue import load_forms
 from dossiers.service import DossierService
 from engine.facade import Engine
 from motcua.bundle import bundled_bpmn
+from motcua.settings import Settings
 from tests.dossiers.conftest import WORKFLOWS, vn
 
 POLICE = "000.00.14.H26"  # the agency of the judicial-record procedure
 COMMUNE = "000.01.01.H26"
 PASSWORD = "mật-khẩu-thử-nghiệm-2026"
+LINK_SECRET = "bí-mật-ký-đường-dẫn-kết-quả"  # MOTCUA_LINK_SECRET of the test app (api/results.py)
+PUBLIC_URL = "https://dichvucong.example.vn"
 USERS = {
     "citizen": ({"applicant"}, None),
     "citizen2": ({"applicant"}, None),
@@ -77,5 +80,6 @@ def portal(make_engine: Callable[..., Engine], clock: Any) -> Portal:
         accounts.create_user(
             username, PASSWORD, roles=roles, full_name=f"Người dùng {username}", agency_code=agency
         )
-    app = create_app(engine=engine, dossiers=dossiers, accounts=accounts, TESTING=True)
+    settings = replace(Settings.from_env(), link_secret=LINK_SECRET, public_url=PUBLIC_URL)
+    app = create_app(settings, engine=engine, dossiers=dossiers, accounts=accounts, TESTING=True)
     return Portal(app.test_client(), engine, dossiers, accounts, clock)

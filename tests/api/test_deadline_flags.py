@@ -23,8 +23,7 @@ def _processing_dossier(portal: Portal) -> str:
         "POST", "/api/v1/dossiers", "citizen", json={**body, "form_data": LLTP_FORM}
     ).get_json()["code"]
     portal.dossiers.complete_task(_tasks(portal, "desk")[0]["id"], {"decision": "accept"}, actor="desk")
-    paid = {"name": "payment.confirmed", "correlation": {"dossier_code": code}, "data": {}}
-    assert portal.call("POST", "/api/v1/messages", "integrator", json=paid).status_code == 202
+    portal.engine.send_message("payment.confirmed", {"dossier_code": code}, {})  # the bank confirmed
     return code
 
 

@@ -67,10 +67,14 @@ def test_level_4_dossier_over_http(portal: Portal):
     _complete(portal, "desk", review, {"decision": "accept"}, 409)  # already done
     assert portal.call("GET", f"/api/v1/dossiers/{code}", "citizen").get_json()["status"]["code"] == 6
 
-    # The payment gateway confirms over the integrator endpoint.
+    # Only the bank's signed notification confirms a payment (tests/e2e pays at the sandbox bank): nobody
+    # can send the message that stands for it, not even an integrator.
     message = {"name": "payment.confirmed", "correlation": {"dossier_code": code}, "data": {"paid": 200000}}
     assert portal.call("POST", "/api/v1/messages", "citizen", json=message).status_code == 403
-    assert portal.call("POST", "/api/v1/messages", "integrator", json=message).status_code == 202
+    refused = portal.call("POST", "/api/v1/messages", "integrator", json=message)
+    assert refused.status_code == 403 and "ipn" in refused.get_json()["detail"]
+    assert portal.call("GET", f"/api/v1/dossiers/{code}", "citizen").get_json()["status"]["code"] == 6
+    portal.engine.send_message("payment.confirmed", {"dossier_code": code}, {"paid": 200000})
 
     _complete(
         portal,
@@ -79,8 +83,12 @@ def test_level_4_dossier_over_http(portal: Portal):
         {"appraisal_opinion": "Không có án tích", "draft_result": "Phiếu số 1"},
     )
     _complete(portal, "leader", _only_task(portal, "leader", "approve"), {"approval": "approve"})
-    delivered = {"name": "post.delivered", "correlation": {"dossier_code": code}, "data": {"tracking": "EB1"}}
-    assert portal.call("POST", "/api/v1/messages", "integrator", json=delivered).status_code == 202
+    # The post reports the order it carries the result in; the dossier is returned once delivered.
+    order = portal.call("GET", f"/api/v1/dossiers/{code}/postal-order", "citizen").get_json()
+    events = f"/api/v1/postal-orders/{order['tracking_number']}/events"
+    for status in ("collecting", "delivered"):
+        assert portal.call("POST", events, "citizen", json={"status": status}).status_code == 403
+        assert portal.call("POST", events, "integrator", json={"status": status}).status_code == 201
 
     dossier = portal.call("GET", f"/api/v1/dossiers/{code}", "citizen").get_json()
     assert dossier["status"] == {"code": 10, "name": "Đã trả kết quả"}
@@ -201,12 +209,7 @@ def test_task_queue_filters(portal: Portal):
     assert portal.call("GET", "/api/v1/tasks?lane=leader", "desk").get_json()["items"] == []
     # Accept one: it gets a due date; it is not overdue now, it is once the clock passes it.
     _complete(portal, "desk", _only_task_of(portal, codes[0]), {"decision": "accept"})
-    portal.call(
-        "POST",
-        "/api/v1/messages",
-        "integrator",
-        json={"name": "payment.confirmed", "correlation": {"dossier_code": codes[0]}, "data": {}},
-    )
+    portal.engine.send_message("payment.confirmed", {"dossier_code": codes[0]}, {})  # the bank confirmed
     assert portal.call("GET", "/api/v1/tasks?overdue=true", "specialist").get_json()["items"] == []
     portal.clock.advance(days=30)
     portal.tokens.clear()  # the old tokens expired meanwhile

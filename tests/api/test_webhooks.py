@@ -342,8 +342,7 @@ def test_a_deleted_webhook_receives_nothing_more(hooks: Portal, receiver: Receiv
 
     assert hooks.call("DELETE", f"/api/v1/webhooks/{webhook['id']}", "integrator").status_code == 204
     assert webhooks.deliver_due(hooks.engine.store, hooks.clock) == []
-    message = {"name": "payment.confirmed", "correlation": {"dossier_code": code}, "data": {"paid": 200000}}
-    assert hooks.call("POST", "/api/v1/messages", "integrator", json=message).status_code == 202
+    hooks.engine.send_message("payment.confirmed", {"dossier_code": code}, {"paid": 200000})
     assert _status_of(hooks, code) != 6  # the status changed again, but no event is enqueued for it
     assert _deliveries(hooks) == pending
     assert receiver.requests == []

@@ -53,8 +53,9 @@ def test_level_2_paper_dossier(desk, clock):
         ("reception", "specialist"),
         ("specialist", "leader"),
         ("leader", "reception"),
-        ("reception", None),
+        ("reception", "applicant"),  # the result handed over to the person named
     ]
+    assert dossier["handovers"][-1]["note"] == "Người nhận kết quả: Trần Văn Bình"
 
 
 def test_level_3_two_supplements_then_result(desk, clock):
@@ -148,7 +149,10 @@ def test_level_4_late_dossier_apologises_and_gets_rated(desk, clock):
     assert desk.service.document(code, "apology").startswith(b"%PDF")
     desk.do(code, "appraise", {"appraisal_opinion": "Không có án tích", "draft_result": "Phiếu số 1"})
     desk.do(code, "approve", {"approval": "approve", "approval_note": ""}, actor="leader")
-    desk.service.engine.send_message("post.delivered", {"dossier_code": code}, {"tracking": "EB123"})
+    number = desk.service.postal_order(code)["tracking_number"]
+    desk.service.report_postal_event(number, "collecting", "vnpost")
+    assert desk.status(code) == Status.PROCESSED  # decided, still on its way
+    desk.service.report_postal_event(number, "delivered", "vnpost")
     dossier = desk.service.dossier(code)
     assert dossier["status"] == Status.RESULT_RETURNED
     # The result came before the new appointment, but after the legal due date: the outcome is late.

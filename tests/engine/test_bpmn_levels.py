@@ -170,8 +170,11 @@ def test_level_3_checked_as_level_4_lists_the_missing_payment_and_delivery() -> 
         "'payment_wait'",
         "'payment_expiry'",
         "'delivery_online'",
+        "'delivery_online_wait'",
         "'delivery_desk'",
         "'delivery_post'",
+        "'delivery_post_wait'",
+        "'delivery_post_cancelled'",
     ]
     assert {(p.file, p.element_id) for p in problems} == {("dossier_l3.bpmn", "dossier_l3")}
 

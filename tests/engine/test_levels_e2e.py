@@ -252,24 +252,46 @@ def _paid_level_4(make_engine: Callable[..., Engine], number: int, delivery_meth
 
 def test_level_4_paid_online_and_delivered_by_post(make_engine: Callable[..., Engine]) -> None:
     dossier = _paid_level_4(make_engine, 5, "post")
-    dossier.waits_for(["post.delivered"])
-    [subscription] = dossier.view["subscriptions"]
-    assert subscription["element_id"] == "wait_post_delivered"
-    assert dossier.status_of("wait_post_delivered") == "9"
+    dossier.waits_for(["post.cancelled", "post.delivered"])
+    waits = {s["message_name"]: s["element_id"] for s in dossier.view["subscriptions"]}
+    assert waits == {"post.delivered": "wait_post_delivered", "post.cancelled": "post_cancelled"}
+    assert dossier.status_of("wait_post_delivered") == "9" and dossier.status_of("post_cancelled") == "9"
+    request = dossier.view["data"]["postal_request"]
+    assert (
+        request["address"] == "12 Tràng Tiền, Hoàn Kiếm, Hà Nội" and request["recipient"] == "Nguyễn Văn An"
+    )
+    assert request["phone"] == "0912345678"
     dossier.engine = make_engine()
     dossier.view = dossier.engine.send_message(
         "post.delivered", {"dossier_code": dossier.code}, {"delivered_on": "2026-12-03"}, actor="vnpost"
     )
     dossier.ended_at("end_l4", "10")
-    order = dossier.view["data"]["postal_order"]
-    assert order["status"] == "registered" and order["postal_order"].startswith("POST-")
-    assert order["address"] == "12 Tràng Tiền, Hoàn Kiếm, Hà Nội"
+
+
+def test_level_4_cancelled_post_goes_back_to_the_desk(make_engine: Callable[..., Engine]) -> None:
+    dossier = _paid_level_4(make_engine, 10, "post")
+    dossier.view = dossier.engine.send_message(
+        "post.cancelled", {"dossier_code": dossier.code}, {}, actor="vnpost"
+    )
+    assert dossier.view["subscriptions"] == []
+    dossier.do("hand_over_result", "reception", "9", {"handed_over_to": "Nguyễn Văn An"})
+    dossier.ended_at("end_l4", "10")
+    assert "wait_post_delivered" not in completed_tasks(dossier.engine, dossier.view["id"])
 
 
 def test_level_4_delivered_online(make_engine: Callable[..., Engine]) -> None:
     dossier = _paid_level_4(make_engine, 6, "online")
-    dossier.ended_at("end_l4", "10")
     assert dossier.view["data"]["online_delivery"]["channel"] == "online"
+    # Released, but not returned until the applicant collects it.
+    dossier.waits_for(["result.collected"])
+    [subscription] = dossier.view["subscriptions"]
+    assert subscription["element_id"] == "wait_result_collected"
+    assert dossier.status_of("wait_result_collected") == "9"
+    dossier.engine = make_engine()
+    dossier.view = dossier.engine.send_message(
+        "result.collected", {"dossier_code": dossier.code}, {}, actor="citizen"
+    )
+    dossier.ended_at("end_l4", "10")
 
 
 def test_level_4_handed_over_at_the_desk(make_engine: Callable[..., Engine]) -> None:
@@ -307,6 +329,8 @@ def test_level_4_without_a_fee_skips_the_payment(make_engine: Callable[..., Engi
     assert dossier.view["data"]["payment_outcome"] == "exempt"
     assert "payment_request" not in dossier.view["data"]
     dossier.processing()
+    dossier.waits_for(["result.collected"])
+    dossier.view = dossier.engine.send_message("result.collected", {"dossier_code": dossier.code}, {})
     dossier.ended_at("end_l4", "10")
 
 
@@ -324,9 +348,9 @@ def test_dossier_handlers_are_deterministic_per_task() -> None:
     assert first == again and first["payment_ref"] != other["payment_ref"]
     assert first["amount"] == Decimal("215000") and first["currency"] == "VND"
     post = DOSSIER_HANDLERS["delivery.post"]
-    order = post({"address": "12 Tràng Tiền", "recipient": "An"}, _context())
-    assert order == post({"address": "12 Tràng Tiền", "recipient": "An"}, _context(attempt=3))
-    assert order["status"] == "registered" and order["postal_order"].startswith("POST-")
+    address = post({"address": " 12 Tràng Tiền ", "recipient": "An", "phone": None}, _context())
+    assert address == post({"address": "12 Tràng Tiền", "recipient": "An"}, _context(attempt=3))
+    assert (address["recipient"], address["address"], address["phone"]) == ("An", "12 Tràng Tiền", None)
     assert DOSSIER_HANDLERS["delivery.online"]({}, _context())["channel"] == "online"
     form = DOSSIER_HANDLERS["forms.prefill"]({"fields": FORM}, _context())
     assert form["prefilled"] is True and form["fields"] == FORM and form["form_id"].startswith("FORM-")
@@ -341,6 +365,7 @@ def test_dossier_handlers_are_deterministic_per_task() -> None:
         ("payment.request", {"amount": 0}, "must be more than 0 VND"),
         ("payment.request", {"amount": Decimal("10.5")}, "whole number of VND"),
         ("delivery.post", {"address": "  "}, "'address' must be non-empty text"),
+        ("delivery.post", {"address": "12 Tràng Tiền"}, "'recipient' must be non-empty text"),
         ("forms.prefill", {"fields": ["a"]}, "'fields' must be the declared data"),
     ],
 )
