@@ -34,8 +34,9 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
+# One pytest worker per core (pytest-xdist): every database test has its own SQLite file or PostgreSQL schema.
 unit: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto
 
 test: lint typecheck unit
 

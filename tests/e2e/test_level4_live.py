@@ -25,8 +25,13 @@ from typing import Any
 
 import pytest
 import requests
+from argon2 import PasswordHasher
 from pypdf import PdfReader
 
+from accounts.service import Accounts
+from motcua.bundle import bundled_bpmn
+from motcua.settings import Settings
+from motcua.wiring import build_dossiers, build_engine
 from tests.dossiers.conftest import APPLICANT, LLTP_FORM
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,20 +82,6 @@ class Server:
         return int(self.ok("GET", f"/api/v1/dossiers/{code}", "citizen")["status"]["code"])
 
 
-def _cli(env: dict[str, str], *args: str, stdin: str | None = None) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "motcua.cli", *args],
-        cwd=ROOT,
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, (args, result.stdout, result.stderr)
-
-
 @pytest.fixture
 def server(db_url: str, tmp_path: Path) -> Iterator[Server]:
     port = _free_port()
@@ -107,22 +98,16 @@ def server(db_url: str, tmp_path: Path) -> Iterator[Server]:
         "MOTCUA_LINK_SECRET": secrets.token_hex(32),
         "MOTCUA_SCHEDULER": "off",
     }
-    _cli(env, "seed")
+    # The catalogue and the accounts, as `motcua seed` and `motcua users add` would write them (in-process:
+    # a subprocess per command costs seconds; the server below is the real one).
+    settings = Settings(database_url=db_url, scheduler=False)
+    engine = build_engine(settings)
+    engine.deploy(bundled_bpmn(settings.workflows_dir), deployed_by="seed")
+    build_dossiers(engine, settings).seed_catalogue(settings.workflows_dir)
+    accounts = Accounts(engine.store, engine.clock, hasher=PasswordHasher(time_cost=1, memory_cost=1024))
     for name, (role, agency) in USERS.items():
-        extra = ["--agency", agency] if agency else []
-        _cli(
-            env,
-            "users",
-            "add",
-            name,
-            "--role",
-            role,
-            "--name",
-            name,
-            *extra,
-            "--password-stdin",
-            stdin=PASSWORD,
-        )
+        accounts.create_user(name, PASSWORD, roles={role}, full_name=name, agency_code=agency)
+    engine.store.engine.dispose()
     log = (tmp_path / "serve.log").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "motcua.cli", "serve", "--port", str(port), "--workers", "2"],

@@ -65,7 +65,7 @@ def test_serve_fires_timers_only_when_its_scheduler_is_on(tmp_path, scheduler):
         _wait_listening(port)
         due = SystemClock().now() + timedelta(seconds=1)
         instance_id = engine.start("timer_wait", {"fire_at": due.isoformat()})["id"]
-        deadline = time.monotonic() + 8
+        deadline = time.monotonic() + (8 if scheduler == "on" else 3)  # off: 2 s past due is proof enough
         while time.monotonic() < deadline and _engine(url).show(instance_id)["status"] != "completed":
             time.sleep(0.2)
         status = _engine(url).show(instance_id)["status"]
