@@ -34,8 +34,6 @@ import hashlib
 import hmac
 import json
 import secrets
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -46,6 +44,7 @@ from sqlalchemy.engine import Connection
 from engine.errors import NotFoundError, ValidationError
 from engine.runtime import Clock
 from engine.store import Store
+from handlers import http
 
 from .status import describe
 from .tables import webhook_deliveries, webhooks
@@ -341,18 +340,6 @@ def _record(
     return outcome
 
 
-# Only http(s), and no redirect handler: a 3xx answer is a failed attempt, never a hop to another host.
-_OPENER = urllib.request.OpenerDirector()
-for _handler in (
-    urllib.request.ProxyHandler(),
-    urllib.request.HTTPHandler(),
-    urllib.request.HTTPSHandler(),
-    urllib.request.HTTPDefaultErrorHandler(),
-    urllib.request.HTTPErrorProcessor(),
-):
-    _OPENER.add_handler(_handler)
-
-
 def urllib_post(url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> int:
     """POST ``body`` to an http(s) ``url`` with the standard library; return the HTTP status.
 
@@ -360,12 +347,5 @@ def urllib_post(url: str, body: bytes, headers: Mapping[str, str], timeout: floa
         ValueError: the URL is not http(s).
         OSError: the network failed or the receiver did not answer within ``timeout`` seconds.
     """
-    if not url.lower().startswith(("http://", "https://")):
-        raise ValueError(f"Not an http(s) URL: {url}")
-    request = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")  # noqa: S310
-    try:
-        with _OPENER.open(request, timeout=timeout) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        exc.close()
-        return int(exc.code)
+    status, _ = http.send("POST", url, body=body, headers=headers, timeout=timeout, max_bytes=0)
+    return status

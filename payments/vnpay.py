@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import hmac
 import json
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
+
+from handlers import http
 
 from . import vnpay_protocol as wire
 from .providers import (
@@ -196,18 +196,6 @@ def _moment(text: Any) -> datetime | None:
         return None
 
 
-# Only http(s), and no redirect handler: a 3xx answer is a failure, never a hop to another host.
-_OPENER = urllib.request.OpenerDirector()
-for _handler in (
-    urllib.request.ProxyHandler(),
-    urllib.request.HTTPHandler(),
-    urllib.request.HTTPSHandler(),
-    urllib.request.HTTPDefaultErrorHandler(),
-    urllib.request.HTTPErrorProcessor(),
-):
-    _OPENER.add_handler(_handler)
-
-
 def post_json(url: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:
     """POST ``body`` as JSON to an http(s) ``url`` and return the JSON object answered.
 
@@ -215,17 +203,13 @@ def post_json(url: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:
         ValueError: the URL is not http(s), or the answer is not a JSON object.
         OSError: the network failed, the answer was not 2xx, or it did not come within ``timeout`` seconds.
     """
-    if not url.lower().startswith(("http://", "https://")):
-        raise ValueError(f"Not an http(s) URL: {url}")
     data = json.dumps(body, ensure_ascii=False).encode("utf-8")
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
-    request = urllib.request.Request(url, data=data, headers=headers, method="POST")  # noqa: S310
-    try:
-        with _OPENER.open(request, timeout=timeout) as response:
-            raw = response.read(MAX_ANSWER_BYTES + 1)
-    except urllib.error.HTTPError as exc:
-        exc.close()
-        raise OSError(f"HTTP {exc.code} from {url}") from exc
+    status, raw = http.send(
+        "POST", url, body=data, headers=headers, timeout=timeout, max_bytes=MAX_ANSWER_BYTES + 1
+    )
+    if not 200 <= status < 300:
+        raise OSError(f"HTTP {status} from {url}")
     if len(raw) > MAX_ANSWER_BYTES:
         raise ValueError(f"The answer of {url} is larger than {MAX_ANSWER_BYTES} bytes")
     answer = json.loads(raw.decode("utf-8"))

@@ -9,11 +9,10 @@ from __future__ import annotations
 import json
 import logging
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from handlers import http
 from payments import vnpay_protocol as vnp
 
 log = logging.getLogger("motcua.sandbox_gateway")
@@ -21,17 +20,6 @@ FINAL_ANSWERS = (vnp.RSP_CONFIRMED, vnp.RSP_ALREADY_CONFIRMED)
 MAX_ANSWER_BYTES = 64 * 1024
 
 HttpGet = Callable[[str, float], tuple[int, bytes]]
-
-# Only http(s), and no redirect handler: a 3xx answer is a failed attempt, never a hop to another host.
-_OPENER = urllib.request.OpenerDirector()
-for _handler in (
-    urllib.request.ProxyHandler(),
-    urllib.request.HTTPHandler(),
-    urllib.request.HTTPSHandler(),
-    urllib.request.HTTPDefaultErrorHandler(),
-    urllib.request.HTTPErrorProcessor(),
-):
-    _OPENER.add_handler(_handler)
 
 
 def urllib_get(url: str, timeout: float) -> tuple[int, bytes]:
@@ -41,17 +29,13 @@ def urllib_get(url: str, timeout: float) -> tuple[int, bytes]:
         ValueError: the URL is not http(s).
         OSError: the network failed or the server did not answer within ``timeout`` seconds.
     """
-    if not url.lower().startswith(("http://", "https://")):
-        raise ValueError(f"Not an http(s) URL: {url}")
-    request = urllib.request.Request(url, method="GET", headers={"User-Agent": "motcua-sandbox-vnpay"})  # noqa: S310
-    try:
-        with _OPENER.open(request, timeout=timeout) as response:
-            return int(response.status), response.read(MAX_ANSWER_BYTES)
-    except urllib.error.HTTPError as exc:
-        try:
-            return int(exc.code), exc.read(MAX_ANSWER_BYTES)
-        finally:
-            exc.close()
+    return http.send(
+        "GET",
+        url,
+        headers={"User-Agent": "motcua-sandbox-vnpay"},
+        timeout=timeout,
+        max_bytes=MAX_ANSWER_BYTES,
+    )
 
 
 def with_query(url: str, query: str) -> str:
