@@ -18,13 +18,14 @@ from dossiers.metrics import dossier_metrics
 from engine.errors import ForbiddenError
 from engine.metrics import CONTENT_TYPE, ENGINE_SOURCES, Source, collect, exposition
 from motcua.settings import Settings
+from payments.metrics import payment_metrics
 
 from . import auth, context
 
 blp = Blueprint("metrics", __name__)
 EXTENSION = "motcua.metrics_token"  # where ``install`` keeps the setting in app.extensions
 ENDPOINT = "metrics.metrics"
-SOURCES: tuple[Source, ...] = (*ENGINE_SOURCES, dossier_metrics)
+SOURCES: tuple[Source, ...] = (*ENGINE_SOURCES, dossier_metrics, payment_metrics)
 
 
 @blp.get("/metrics")

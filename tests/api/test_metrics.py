@@ -274,3 +274,28 @@ def _webhook_rows(portal: Portal, now) -> None:
             {"due_at": None, "attempts": 8, "last_status": 500, "gave_up_at": now},
         ]
         uow.conn.execute(insert(webhook_deliveries), [{**base, **row} for row in rows])
+
+
+def test_pending_payments_and_the_reconciliation_backlog(portal: Portal, scraper: FlaskClient, clock):
+    from payments.tables import payments
+
+    now = clock.now()
+    _dossier_rows(portal, now)
+    base = {
+        "dossier_code": "T-IN-TIME",
+        "provider": "vnpay",
+        "amount": 200000,
+        "currency": "VND",
+        "lines": "[]",
+    }
+    rows = [
+        {"txn_ref": "T1P01", "status": "pending", "expires_at": now + timedelta(minutes=10)},
+        {"txn_ref": "T1P02", "status": "pending", "expires_at": now - timedelta(minutes=5)},
+        {"txn_ref": "T1P03", "status": "paid", "expires_at": now - timedelta(minutes=5)},
+        {"txn_ref": "T1P04", "status": "failed", "expires_at": now - timedelta(hours=1)},
+    ]
+    with portal.engine.store.unit_of_work() as uow:
+        uow.conn.execute(insert(payments), [{**base, **row, "created_at": now} for row in rows])
+    samples = scrape(scraper)
+    assert value(samples, "motcua_payments_pending") == 2
+    assert value(samples, "motcua_payments_pending_expired") == 1
