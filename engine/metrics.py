@@ -126,7 +126,7 @@ def job_metrics(conn: Connection, now: datetime) -> list[Metric]:
 def instance_metrics(conn: Connection, now: datetime) -> list[Metric]:
     """Live instances by status (``ix_instances_status``), open incidents and claimed tasks.
 
-    ``incidents`` has no index on ``resolved_at``: it holds only tasks that failed for good, a small table.
+    Open incidents are counted over the partial index ``ix_incidents_open`` (resolved ones are not read).
     """
     c = t.instances.c
     instances = GaugeMetricFamily(

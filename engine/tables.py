@@ -25,6 +25,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.types import TypeDecorator
 
@@ -189,6 +190,13 @@ incidents = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("resolved_at", UTCDateTime),
     Column("resolved_by", String(200)),
+    # The open ones (what admins work through and /metrics counts), however many were resolved before.
+    Index(
+        "ix_incidents_open",
+        "id",
+        postgresql_where=text("resolved_at IS NULL"),
+        sqlite_where=text("resolved_at IS NULL"),
+    ),
 )
 
 # Integrators' Idempotency-Key: one started instance per (caller, key), recorded in the start's transaction.
