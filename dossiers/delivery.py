@@ -76,6 +76,26 @@ def _hop(
     }
 
 
+_MESSAGES = (RESULT_COLLECTED, POST_DELIVERED, POST_CANCELLED)
+
+
+def _delivery_steps(change: InstanceChange) -> tuple[list[Any], list[Any], list[Any]]:
+    """Sort out, from the change alone, what concerns delivery: approvals (entry, data given), desk
+    hand-overs that returned the result (data given), and delivery messages (entry)."""
+    returned = status_at(change.projection.position) == Status.RESULT_RETURNED
+    approvals, hand_overs, messages = [], [], []
+    for entry in change.audit:
+        if entry["action"] == "task_completed":
+            given = change.submitted.get(entry["task_id"] or "", {})
+            if given.get("approval") == "approve":
+                approvals.append((entry, given))
+            elif returned and _details(entry).get("lane") == "reception":
+                hand_overs.append(given)
+        elif entry["action"] == "message_received" and _details(entry).get("message") in _MESSAGES:
+            messages.append(entry)
+    return approvals, hand_overs, messages
+
+
 class DeliveryTracker:
     """The engine listener that stores results, registers postal orders and records every hand-over.
 
@@ -87,33 +107,30 @@ class DeliveryTracker:
         self.postage_vnd = postage_vnd
 
     def __call__(self, conn: Connection, change: InstanceChange) -> None:
-        """Apply one instance change to the delivery records of the dossier it belongs to."""
+        """Apply one instance change to the delivery records of the dossier it belongs to.
+
+        Runs in every unit of work, so it decides from the change alone whether there is anything to do
+        before it reads the dossier (most steps are not about delivery).
+        """
         if change.business_key is None:
+            return
+        approvals, hand_overs, messages = _delivery_steps(change)
+        post_wait = any(
+            p.get("properties", {}).get("role") == POST_WAIT_ROLE for p in change.projection.position
+        )
+        if not (approvals or hand_overs or messages or post_wait):
             return
         dossier = store.get_dossier(conn, change.business_key)
         if dossier is None or dossier["instance_id"] != change.instance_id:
             return
-        for entry in change.audit:
-            if entry["action"] == "task_completed":
-                self._task_completed(conn, dossier, change, entry)
-            elif entry["action"] == "message_received":
-                self._message(conn, dossier, change, entry)
-        position = change.projection.position
-        if any(p.get("properties", {}).get("role") == POST_WAIT_ROLE for p in position):
-            self._register_order(conn, dossier, change)
-
-    # -- tasks ------------------------------------------------------------------------------------
-    def _task_completed(
-        self, conn: Connection, dossier: Mapping[str, Any], change: InstanceChange, entry: Mapping[str, Any]
-    ) -> None:
-        given = change.submitted.get(entry["task_id"] or "", {})
-        if given.get("approval") == "approve":
+        for entry, given in approvals:
             self._store_result(conn, dossier, change, entry["actor"], given)
-        elif (
-            _details(entry).get("lane") == "reception"
-            and status_at(change.projection.position) == Status.RESULT_RETURNED
-        ):
+        for given in hand_overs:
             self._handed_over(conn, dossier, change, given)
+        for entry in messages:
+            self._message(conn, dossier, change, entry)
+        if post_wait:
+            self._register_order(conn, dossier, change)
 
     @staticmethod
     def _store_result(

@@ -30,3 +30,36 @@ def test_a_bad_number_names_the_variable():
     with pytest.raises(ValidationError) as caught:
         Settings.from_env({"MOTCUA_PORT": "eighty"})
     assert "MOTCUA_PORT" in caught.value.errors
+
+
+def test_background_work_and_payment_settings():
+    settings = Settings.from_env(
+        {
+            "MOTCUA_SCHEDULER": "off",
+            "MOTCUA_SCHEDULER_TICK": "0.25",
+            "MOTCUA_PAYMENT_SANDBOX": "on",
+            "MOTCUA_PAYMENT_PROVIDERS": "000.00.14.H26=vnpay, 000.01.01.H26 = vnpay",
+            "MOTCUA_PUBLIC_URL": "https://dichvucong.example.vn/",
+        }
+    )
+    assert (settings.scheduler, settings.scheduler_tick, settings.payment_sandbox) == (False, 0.25, True)
+    assert settings.payment_providers == (("000.00.14.H26", "vnpay"), ("000.01.01.H26", "vnpay"))
+    assert settings.public_url == "https://dichvucong.example.vn"
+    assert (settings.vnpay_hash_secret, settings.link_secret) == (None, None)  # never a default secret
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("MOTCUA_SCHEDULER", "maybe"),
+        ("MOTCUA_PAYMENT_SANDBOX", "2"),
+        ("MOTCUA_SCHEDULER_TICK", "0"),
+        ("MOTCUA_TIMER_LEASE", "-5"),
+        ("MOTCUA_PAYMENT_PROVIDERS", "000.00.14.H26"),
+        ("MOTCUA_PAYMENT_PROVIDERS", "=vnpay"),
+    ],
+)
+def test_a_bad_switch_number_or_pair_names_the_variable(name, value):
+    with pytest.raises(ValidationError) as caught:
+        Settings.from_env({name: value})
+    assert name in caught.value.errors and name in caught.value.message
