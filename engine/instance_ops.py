@@ -161,7 +161,7 @@ class InstanceOps:
             return instance_id, version
 
         def act(instance: Instance, log: UnitLog) -> None:
-            task = _task(instance.workflow, task_id)
+            task = task_by_id(instance.workflow, task_id)
             if task is None or not task.has_state(TaskState.READY) or not task.task_spec.manual:
                 raise TaskStateError(f"Task {task_id} is not ready", task_id=task_id)
             task.set_data(**data)
@@ -265,7 +265,7 @@ class InstanceOps:
             return str(rows[0].instance_id), None
 
         def act(instance: Instance, log: UnitLog) -> None:
-            task = _task(instance.workflow, waiting[0].task_id)
+            task = task_by_id(instance.workflow, waiting[0].task_id)
             if task is None or not task.has_state(TaskState.WAITING):
                 raise ConflictError(f"Instance {instance.id} no longer waits for message '{name}'")
             definition = task.task_spec.event_definition
@@ -328,7 +328,8 @@ class InstanceOps:
             return [dict(row._mapping) for row in uow.open_incidents(instance_id)]
 
 
-def _task(workflow: BpmnWorkflow, task_id: str) -> Task | None:
+def task_by_id(workflow: BpmnWorkflow, task_id: str) -> Task | None:
+    """Return the task of ``workflow`` with this id (a UUID string), or None when there is none."""
     try:
         return workflow.get_task_from_id(UUID(task_id))
     except (ValueError, TaskNotFoundException):

@@ -18,7 +18,7 @@ from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
 from .errors import ConflictError, MotcuaError, NotFoundError, TaskStateError
-from .instance_ops import _task
+from .instance_ops import task_by_id
 from .projection import DUE_AT, RETRY_AT, timer_due_at
 from .runtime import ATTEMPTS, Clock, Instance, UnitLog, wake_task
 from .store import Store
@@ -135,7 +135,7 @@ class WakeUps:
         (a cycle timer that fired meanwhile waits again with a later time; a retry done meanwhile has
         none), so that a worker whose lease ran out cannot fire it a second time.
         """
-        task = _task(instance.workflow, wake["task_id"])
+        task = task_by_id(instance.workflow, wake["task_id"])
         claimed = wake.get("due_at")
         if wake["kind"] == "retry":
             if task is None or not task.has_state(TaskState.ERROR) or RETRY_AT not in task.internal_data:
