@@ -3,10 +3,14 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+# The pages' libraries (bpmn-js, Chart.js) come from the npm registry, pinned by web/package-lock.json.
+WEB_STAMP := web/node_modules/.installed-stamp
+# Browser tests drive Debian's Chromium (never a browser build downloaded by a test tool).
+CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: setup run test lint typecheck unit bench clean
+.PHONY: setup run test lint typecheck unit bench clean browser
 
-setup: $(STAMP)
+setup: $(STAMP) $(WEB_STAMP)
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "motcua needs Python 3.11 or newer")'
@@ -14,6 +18,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
+
+$(WEB_STAMP): web/package.json web/package-lock.json
+	@command -v npm >/dev/null || { echo "motcua's pages need Node.js and npm (Debian: apt-get install nodejs npm)"; exit 1; }
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	touch $(WEB_STAMP)
+
+# Debian's chromium for the browser tests, installed once per machine (as root, or through sudo).
+browser:
+	@test -x $(CHROMIUM) || { \
+		SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+		$$SUDO apt-get install -y --no-install-recommends chromium fonts-dejavu-core >/dev/null \
+		|| { $$SUDO apt-get update >/dev/null && $$SUDO apt-get install -y --no-install-recommends chromium fonts-dejavu-core >/dev/null; }; }
+	@$(CHROMIUM) --version
 
 # `make run` plays level 4 offline: the sandbox gateway stands in for VNPay, with merchant secrets made once
 # for this checkout in var/dev.env (never committed); real deployments set MOTCUA_VNPAY_* themselves.
@@ -35,7 +52,7 @@ typecheck: setup
 	$(BIN)/mypy
 
 # One pytest worker per core (pytest-xdist): every database test has its own SQLite file or PostgreSQL schema.
-unit: setup
+unit: setup browser
 	$(BIN)/python -m pytest -q -n auto
 
 test: lint typecheck unit

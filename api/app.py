@@ -16,6 +16,7 @@ from dossiers.service import DossierService
 from engine.facade import Engine
 from motcua.settings import Settings
 from sandbox_gateway import views as sandbox_gateway
+from web import pages as web_pages
 
 from . import (
     attachments,
@@ -79,7 +80,7 @@ def create_app(
     engine = engine or build_engine(settings)
     dossiers = dossiers or build_dossiers(engine, settings)
     accounts = accounts or Accounts(engine.store, engine.clock)
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # static files belong to the web blueprint
     app.config.update(
         API_TITLE="motcua",
         API_VERSION="1.0",
@@ -117,6 +118,7 @@ def create_app(
     results.install(app, settings)  # result links signed with MOTCUA_LINK_SECRET
     payment_routes.install(app, api, settings, engine, dossiers)
     sandbox_gateway.install(app, settings, engine)  # only when MOTCUA_PAYMENT_SANDBOX is on
+    web_pages.install(app)
     _health(app, engine)
     return app
 

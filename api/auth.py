@@ -10,6 +10,8 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import hmac
+
 from flask import g, request
 
 from accounts.service import Principal
@@ -20,13 +22,28 @@ from . import context
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+SESSION_COOKIE = "motcua_session"
+CSRF_COOKIE = "motcua_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 def load_principal() -> None:
-    """Resolve the caller from the ``Authorization: Bearer`` or ``X-API-Key`` header into ``g.principal``.
+    """Resolve the caller into ``g.principal``: an ``Authorization: Bearer`` or ``X-API-Key`` header, or the
+    web pages' session cookie.
+
+    The cookie (HttpOnly, set by ``POST /api/v1/auth/session``) carries the same kind of token as the bearer
+    header. A request that changes something must also echo the readable ``motcua_csrf`` cookie in the
+    ``X-CSRF-Token`` header (double submit): another site can make the browser send the cookie, but it cannot
+    read it. Without that header the cookie is ignored, so the request is anonymous; so is a request whose
+    session expired or was revoked.
 
     Raises:
         AuthenticationError: credentials were sent but are wrong, expired or revoked.
+        ForbiddenError: the session cookie came with a CSRF header that does not match.
     """
     g.principal = None
+    g.session_token = None
     accounts = context.accounts()
     header = request.headers.get("Authorization", "")
     api_key = request.headers.get("X-API-Key")
@@ -37,6 +54,27 @@ def load_principal() -> None:
         g.principal = accounts.authenticate_token(token.strip())
     elif api_key:
         g.principal = accounts.authenticate_api_key(api_key.strip())
+    elif request.cookies.get(SESSION_COOKIE) and _csrf_passes():
+        token = request.cookies[SESSION_COOKIE]
+        try:
+            g.principal = accounts.authenticate_token(token)
+            g.session_token = token
+        except AuthenticationError:
+            # An expired or revoked session leaves public pages public; the pages notice and log in again.
+            g.principal = None
+
+
+def _csrf_passes() -> bool:
+    """True for a safe method, or an unsafe one whose CSRF header matches the CSRF cookie."""
+    if request.method in SAFE_METHODS:
+        return True
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None:
+        return False
+    expected = request.cookies.get(CSRF_COOKIE, "")
+    if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+        raise ForbiddenError(f"The {CSRF_HEADER} header does not match this session: reload the page")
+    return True
 
 
 def principal() -> Principal:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request
+import secrets
+
+from flask import Response, g, jsonify, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from . import context
-from .auth import principal
+from .auth import CSRF_COOKIE, SESSION_COOKIE, principal
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Log in and out")
 
@@ -28,6 +30,27 @@ class TokenSchema(Schema):
     full_name = fields.String(required=True)
     roles = fields.List(fields.String(), required=True)
     agency_code = fields.String(allow_none=True)
+
+
+class SessionSchema(Schema):
+    username = fields.String(required=True)
+    full_name = fields.String(required=True)
+    roles = fields.List(fields.String(), required=True)
+    agency_code = fields.String(allow_none=True)
+    expires_at = fields.DateTime(allow_none=True)
+    csrf_token = fields.String(
+        allow_none=True, metadata={"description": "echo it in X-CSRF-Token on requests that change things"}
+    )
+
+
+def _who() -> dict[str, Any]:
+    who = principal()
+    return {
+        "username": who.username,
+        "full_name": who.full_name,
+        "roles": sorted(who.roles),
+        "agency_code": who.agency_code,
+    }
 
 
 @blp.route("/token")
@@ -57,3 +80,52 @@ class Token(MethodView):
         principal()
         token = request.headers["Authorization"].partition(" ")[2].strip()
         context.accounts().revoke_token(token)
+
+
+@blp.route("/session")
+class Session(MethodView):
+    @blp.arguments(LoginSchema)
+    @blp.response(200, SessionSchema)
+    def post(self, credentials: dict[str, Any]) -> Response:
+        """Log in for the web pages: the token goes into an HttpOnly, SameSite=Strict cookie, and a CSRF token
+        into a readable cookie (and the body) that requests changing something echo in ``X-CSRF-Token``."""
+        accounts = context.accounts()
+        token, expires_at, who = accounts.login(
+            credentials["username"], credentials["password"], remote=request.remote_addr or "unknown"
+        )
+        csrf = secrets.token_urlsafe(32)
+        body = {
+            "username": who.username,
+            "full_name": who.full_name,
+            "roles": sorted(who.roles),
+            "agency_code": who.agency_code,
+            "expires_at": expires_at.isoformat(),
+            "csrf_token": csrf,
+        }
+        response = jsonify(body)
+        secure = request.is_secure
+        response.set_cookie(
+            SESSION_COOKIE, token, expires=expires_at, httponly=True, samesite="Strict", secure=secure, path="/"
+        )
+        response.set_cookie(
+            CSRF_COOKIE, csrf, expires=expires_at, httponly=False, samesite="Strict", secure=secure, path="/"
+        )
+        return response
+
+    @blp.response(200, SessionSchema)
+    @blp.doc(security=[{"bearer": []}])
+    def get(self) -> dict[str, Any]:
+        """Who is logged in (401 when nobody is)."""
+        return {**_who(), "csrf_token": request.cookies.get(CSRF_COOKIE)}
+
+    @blp.response(204)
+    def delete(self) -> Response:
+        """Log out of the web pages: revoke the session's token and clear its cookies (harmless when logged
+        out)."""
+        token = getattr(g, "session_token", None)
+        if token:
+            context.accounts().revoke_token(token)
+        response = Response(status=204)
+        response.delete_cookie(SESSION_COOKIE, path="/", samesite="Strict")
+        response.delete_cookie(CSRF_COOKIE, path="/", samesite="Strict")
+        return response

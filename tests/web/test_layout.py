@@ -1,0 +1,20 @@
+"""Every page's frame: login through the session cookie, the visitor counter, and no third-party origin."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.web.conftest import LiveServer, Screens
+
+
+def test_login_sets_an_http_only_session_and_shows_the_user(people: Any, live: LiveServer, screens: Screens):
+    page = people("citizen").page
+    page.goto("/")
+    assert page.get_by_text("Xin chào, Nguyễn Thị Hương").is_visible()
+    cookies = {c["name"]: c for c in page.context.cookies()}
+    assert cookies["motcua_session"]["httpOnly"] and cookies["motcua_session"]["sameSite"] == "Strict"
+    assert not cookies["motcua_csrf"]["httpOnly"]
+    counter = page.locator("[data-visit=total]")
+    page.wait_for_function("document.querySelector('[data-visit=total]').textContent !== '…'")
+    assert int(counter.text_content().replace(".", "")) >= 1
+    screens.shot(page, "home-logged-in")

@@ -1,0 +1,1 @@
+"""The web pages of the portal, the officials' inbox, the modeler and the monitoring views."""
