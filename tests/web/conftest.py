@@ -101,19 +101,18 @@ class Session:
         self.page = self.context.new_page()
         self.errors: list[str] = []
         self.page.on("pageerror", lambda error: self.errors.append(str(error)))
-        self.page.on(
-            "console",
-            lambda msg: (
-                self.errors.append(msg.text)
-                if msg.type == "error" and "status of 4" not in msg.text
-                else None
-            ),
-        )
+        self.page.on("console", self._console)
+        self.page.on("request", self._request)
 
     def _console(self, message: Any) -> None:
         # A refused request (4xx) is logged by Chromium as an error; the pages handle those themselves.
         if message.type == "error" and "status of 4" not in message.text:
             self.errors.append(message.text)
+
+    def _request(self, request: Any) -> None:
+        # Everything a page loads comes from our own origin: no CDN, no third-party font or script.
+        if not request.url.startswith((self.live.base, "data:", "blob:", "about:")):
+            self.errors.append(f"request to another origin: {request.url}")
 
     def login(self, username: str) -> Any:
         page = self.page
