@@ -51,9 +51,10 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-# One pytest worker per core (pytest-xdist): every database test has its own SQLite file or PostgreSQL schema.
+# One pytest worker per core (pytest-xdist): every database test has its own SQLite file or PostgreSQL schema;
+# the tests with live servers, workers and the browser share one worker (tests/conftest.py: LIVE_GROUP).
 unit: setup browser
-	$(BIN)/python -m pytest -q -n auto
+	$(BIN)/python -m pytest -q -n auto --dist loadgroup
 
 test: lint typecheck unit
 

@@ -24,11 +24,14 @@ from . import (
     auth_routes,
     catalogue,
     definitions,
+    indicators,
+    instances,
     integrators,
     metrics,
     results,
     stats,
     tasks,
+    tracking,
     webhooks,
 )
 from . import dossiers as dossier_routes
@@ -92,6 +95,7 @@ def create_app(
         **config,
     )
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # keep a form's fields in their JSON Schema order
     app.extensions["motcua.engine"] = engine
     app.extensions["motcua.dossiers"] = dossiers
     app.extensions["motcua.accounts"] = accounts
@@ -100,10 +104,15 @@ def create_app(
     api = Api(app)
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     api.spec.components.security_scheme("apiKey", {"type": "apiKey", "in": "header", "name": "X-API-Key"})
+    # The web pages' session (POST /api/v1/auth/session); writes also need the X-CSRF-Token header.
+    session = {"type": "apiKey", "in": "cookie", "name": "motcua_session"}
+    api.spec.components.security_scheme("session", session)
     for module in (
         auth_routes,
         catalogue,
         stats,
+        indicators,
+        instances,
         dossier_routes,
         attachments,
         tasks,
@@ -111,6 +120,7 @@ def create_app(
         integrators,
         webhooks,
         results,
+        tracking,
     ):
         api.register_blueprint(module.blp)
     stats.install(app)

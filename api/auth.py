@@ -7,10 +7,9 @@ The principal is resolved once per request (``before_request``); views declare w
 from __future__ import annotations
 
 import functools
+import hmac
 from collections.abc import Callable
 from typing import Any, TypeVar
-
-import hmac
 
 from flask import g, request
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import secrets
+from typing import Any
 
 from flask import Response, g, jsonify, request
 from flask.views import MethodView
@@ -103,13 +102,15 @@ class Session(MethodView):
             "csrf_token": csrf,
         }
         response = jsonify(body)
-        secure = request.is_secure
-        response.set_cookie(
-            SESSION_COOKIE, token, expires=expires_at, httponly=True, samesite="Strict", secure=secure, path="/"
-        )
-        response.set_cookie(
-            CSRF_COOKIE, csrf, expires=expires_at, httponly=False, samesite="Strict", secure=secure, path="/"
-        )
+        for name, value, http_only in ((SESSION_COOKIE, token, True), (CSRF_COOKIE, csrf, False)):
+            response.set_cookie(
+                name,
+                value,
+                expires=expires_at,
+                httponly=http_only,
+                samesite="Strict",
+                secure=request.is_secure,
+            )
         return response
 
     @blp.response(200, SessionSchema)

@@ -38,6 +38,9 @@ class ProcedureSummary(Schema):
     level = fields.Integer(required=True)
     decree_42_class = fields.String(required=True)
     agency = fields.Dict(required=True)
+    channels = fields.List(
+        fields.Dict(), metadata={"description": "each channel (kind) with its processing time and unit"}
+    )
 
 
 class ProcedurePage(Schema):
@@ -113,6 +116,22 @@ class Form(MethodView):
             mimetype="application/pdf",
             headers={"Content-Disposition": f'attachment; filename="{form_id}.pdf"'},
         )
+
+
+class FormDefinitionSchema(Schema):
+    id = fields.String(required=True)
+    title = fields.String(required=True)
+    schema = fields.Dict(required=True, metadata={"description": "the form as JSON Schema (draft 2020-12)"})
+
+
+@blp.route("/<string:code>/forms/<string:form_id>/schema")
+class FormDefinition(MethodView):
+    @blp.response(200, FormDefinitionSchema)
+    def get(self, code: str, form_id: str) -> dict[str, Any]:
+        """The JSON Schema of one of the procedure's forms: the online declaration (level 3+) is checked
+        against it, and its titles label the fields."""
+        form: dict[str, Any] = context.dossiers().procedure_form(code, form_id)
+        return form
 
 
 class BindingSchema(Schema):

@@ -11,6 +11,7 @@ from marshmallow import Schema, fields, validate
 
 from dossiers import attachments
 from dossiers.access import check_see
+from dossiers.documents import DOCUMENT_TITLES, available_documents
 from dossiers.lifecycle import CHANNEL_NAMES
 from dossiers.service import Submission
 from dossiers.status import STATUS_NAMES, Status
@@ -20,7 +21,7 @@ from . import attachments as attachment_routes
 from . import context
 from .auth import principal, require_roles
 from .results import ResultSummarySchema
-from .schemas import DEADLINE_FLAGS, PageInfo, PageQuery
+from .schemas import DEADLINE_FLAGS, IDEMPOTENCY_PARAMETER, PageInfo, PageQuery, idempotency_key
 
 blp = Blueprint(
     "dossiers", __name__, url_prefix="/api/v1/dossiers", description="Hồ sơ: submit and track dossiers"
@@ -103,7 +104,14 @@ class DossierSchema(Schema):
     apology_required = fields.Boolean(metadata={"description": DEADLINE_FLAGS["apology_required"]})
     tasks = fields.List(fields.Nested(TaskRefSchema))
     handovers = fields.List(fields.Nested(HandoverSchema))
-    documents = fields.Method("dump_documents")
+    documents = fields.Method(
+        "dump_documents",
+        metadata={"description": "the address of every kind of document (some may not exist yet)"},
+    )
+    available_documents = fields.Method(
+        "dump_available_documents",
+        metadata={"description": "the documents that exist now: kind, Vietnamese title and address"},
+    )
     result = fields.Nested(
         ResultSummarySchema, allow_none=True, metadata={"description": "the result document, once approved"}
     )
@@ -113,6 +121,28 @@ class DossierSchema(Schema):
 
     def dump_documents(self, dossier: dict[str, Any]) -> list[str]:
         return [url_for("dossiers.Document", code=dossier["code"], kind=kind) for kind in DOCUMENT_KINDS]
+
+    def dump_available_documents(self, dossier: dict[str, Any]) -> list[dict[str, str]]:
+        return [
+            {
+                "kind": kind,
+                "title": DOCUMENT_TITLES[kind],
+                "href": url_for("dossiers.Document", code=dossier["code"], kind=kind),
+            }
+            for kind in available_documents(dossier)
+        ]
+
+
+class DeclarationSchema(Schema):
+    form = fields.Dict(
+        allow_none=True,
+        metadata={
+            "description": "the procedure's declaration form: id, title and JSON Schema (null if none)"
+        },
+    )
+    form_data = fields.Dict(
+        allow_none=True, metadata={"description": "what the applicant declared (null until declared)"}
+    )
 
 
 class DossierListQuery(PageQuery):
@@ -148,14 +178,23 @@ class Dossiers(MethodView):
     @blp.alt_response(413, **attachment_routes.TOO_LARGE)
     @blp.alt_response(415, **attachment_routes.UNSUPPORTED)
     @blp.alt_response(422, **attachment_routes.TOO_MANY)
-    @blp.doc(security=[{"bearer": []}], requestBody=attachment_routes.submission_request_body(SubmitSchema))
+    @blp.alt_response(
+        200, schema=DossierSchema, description="What an earlier request with that Idempotency-Key opened"
+    )
+    @blp.doc(
+        security=[{"bearer": []}],
+        requestBody=attachment_routes.submission_request_body(SubmitSchema),
+        parameters=[IDEMPOTENCY_PARAMETER],
+    )
     @require_roles("applicant")
     def post(self) -> tuple[dict[str, Any], int, dict[str, str]]:
         """Submit a dossier for a procedure of level 2 or more; its process starts at once.
 
         Send the submission as JSON, or as multipart/form-data with the same JSON in a `payload` part and up
         to 10 files (PDF, JPEG or PNG by content, 10 MiB each) in `attachments` parts, stored with the
-        dossier in one transaction."""
+        dossier in one transaction. With an `Idempotency-Key`, a retry (same key, same submission) answers
+        200 with the dossier the first request opened; the same key with another submission is a 409."""
+        once = idempotency_key()
         body, uploads = attachment_routes.read_submission(SubmitSchema)
         submission = Submission(
             applicant=body["applicant"],
@@ -165,14 +204,16 @@ class Dossiers(MethodView):
             copies=body["copies"],
             form_data=body.get("form_data"),
         )
-        dossier = attachments.submit(
+        dossier, created = attachments.submit(
             context.dossiers(),
             body["procedure_code"],
             submission,
             owner=principal().username,
             attachments=uploads,
+            idempotency_key=once,
         )
-        return dossier, 201, {"Location": url_for("dossiers.Dossier", code=dossier["code"])}
+        location = url_for("dossiers.Dossier", code=dossier["code"])
+        return dossier, 201 if created else 200, {"Location": location}
 
     @blp.arguments(DossierListQuery, location="query")
     @blp.response(200, DossierPage)
@@ -247,6 +288,17 @@ class Apology(MethodView):
             raise ForbiddenError("Only the agency's specialists and leaders issue apology letters")
         context.dossiers().apologise(code, body["reason"], body["new_due_at"], actor=who.username)
         return context.dossiers().dossier(code)
+
+
+@blp.route("/<string:code>/declaration")
+class Declaration(MethodView):
+    @blp.response(200, DeclarationSchema)
+    @blp.doc(security=[{"bearer": []}])
+    def get(self, code: str) -> dict[str, Any]:
+        """The declaration the applicant submitted, as data with the form's JSON Schema (its titles label
+        the fields); the same as the `declaration` document, for screens."""
+        _visible(code)
+        return context.dossiers().declaration(code)
 
 
 @blp.route("/<string:code>/documents/<string:kind>")

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from flask import request, url_for
+from flask import url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
@@ -14,15 +13,11 @@ from engine.errors import ForbiddenError, ValidationError
 
 from . import context
 from .auth import principal, require_scope
+from .schemas import IDEMPOTENCY_PARAMETER, idempotency_key
 
 blp = Blueprint(
     "integrators", __name__, url_prefix="/api/v1", description="Integrators: processes and messages"
 )
-_KEY = re.compile(r"^[A-Za-z0-9._:-]{1,200}$")
-
-
-def _valid_key(key: str) -> bool:
-    return bool(_KEY.match(key))
 
 
 class StartSchema(Schema):
@@ -58,27 +53,23 @@ class Instances(MethodView):
     )
     @blp.doc(
         security=[{"apiKey": []}, {"bearer": []}],
-        parameters=[{"in": "header", "name": "Idempotency-Key", "schema": {"type": "string"}}],
+        parameters=[IDEMPOTENCY_PARAMETER],
     )
     @require_scope("processes:start")
     def post(self, body: dict[str, Any], key: str) -> tuple[dict[str, Any], int, dict[str, str]]:
         """Start an instance of the latest version of process ``key``; a repeated Idempotency-Key returns the
         instance the first request started."""
         who = principal()
-        idempotency_key = request.headers.get("Idempotency-Key")
-        if idempotency_key is None:
+        once = idempotency_key()
+        if once is None:
             view = context.engine().start(key, body["data"], body["business_key"], actor=who.username)
             created = True
         else:
-            if not _valid_key(idempotency_key):
-                raise ValidationError(
-                    "Bad Idempotency-Key", {"Idempotency-Key": ["1-200 letters, digits, ._:-"]}
-                )
             view, created = context.engine().start_once(
                 key,
                 body["data"],
                 owner=who.username,
-                idempotency_key=idempotency_key,
+                idempotency_key=once,
                 business_key=body["business_key"],
             )
         location = url_for("integrators.Instances", key=key) + f"/{view['id']}"

@@ -216,11 +216,12 @@ class VNPayReturn(MethodView):
 
 
 _PAGE = """<!doctype html>
-<html lang="vi"><head><meta charset="utf-8"><title>{{ title }}</title></head>
-<body>
+<html lang="vi"><head><meta charset="utf-8"><title>{{ title }}</title>
+<link rel="stylesheet" href="{{ url_for('web.static', filename='css/site.css') }}"></head>
+<body><main class="wrap">
 <h1>{{ title }}</h1>
 <p>{{ detail }}</p>
-{% if result.get("txn_ref") %}<dl>
+{% if result.get("txn_ref") %}<dl class="facts">
 <dt>Mã hồ sơ</dt><dd>{{ result.get("dossier_code") or "(không rõ)" }}</dd>
 <dt>Mã giao dịch</dt><dd>{{ result["txn_ref"] }}</dd>
 <dt>Số tiền</dt><dd>{{ amount }}</dd>
@@ -228,7 +229,11 @@ _PAGE = """<!doctype html>
 </dl>
 <p>Kết quả cuối cùng do cổng thanh toán xác nhận trực tiếp với hệ thống; hồ sơ sẽ được cập nhật.</p>
 {% endif %}
-</body></html>
+<p>{% if result.get("dossier_code") %}
+<a class="button" href="{{ url_for('web.dossier', code=result['dossier_code']) }}">
+Xem hồ sơ {{ result["dossier_code"] }}</a>{% endif %}
+<a class="button button-secondary" href="{{ url_for('web.my_dossiers') }}">Hồ sơ của tôi</a></p>
+</main></body></html>
 """
 _RECORDED = {
     "pending": "Đang chờ xác nhận từ cổng thanh toán",

@@ -1,8 +1,14 @@
-"""Marshmallow schemas shared by the blueprints (each blueprint keeps its own request/response schemas)."""
+"""Marshmallow schemas and request helpers shared by the blueprints (each blueprint keeps its own
+request/response schemas)."""
 
 from __future__ import annotations
 
+import re
+
+from flask import request
 from marshmallow import Schema, fields, validate
+
+from engine.errors import ValidationError
 
 
 class PageQuery(Schema):
@@ -37,3 +43,24 @@ def paginate(items: list, page: int, per_page: int) -> dict:
         "items": items[start : start + per_page],
         "page": {"page": page, "per_page": per_page, "total": len(items)},
     }
+
+
+_IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{1,200}$")
+IDEMPOTENCY_PARAMETER = {
+    "in": "header",
+    "name": "Idempotency-Key",
+    "schema": {"type": "string", "pattern": _IDEMPOTENCY_KEY.pattern},
+    "description": "a retry with the same key answers with what the first request created",
+}
+
+
+def idempotency_key() -> str | None:
+    """The request's ``Idempotency-Key`` header, if any.
+
+    Raises:
+        ValidationError: the key is not 1-200 letters, digits or ``._:-``.
+    """
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not _IDEMPOTENCY_KEY.match(key):
+        raise ValidationError("Bad Idempotency-Key", {"Idempotency-Key": ["1-200 letters, digits, ._:-"]})
+    return key

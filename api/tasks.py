@@ -12,6 +12,7 @@ from marshmallow import Schema, fields, validate
 
 from dossiers.access import check_act, queue_filter
 from dossiers.deadlines import dossier_flags
+from dossiers.status import STATUS_NAMES, Status
 from engine.errors import ValidationError
 
 from . import context
@@ -44,6 +45,9 @@ class TaskSchema(Schema):
     dossier_code = fields.String()
     procedure_code = fields.String()
     dossier_status = fields.Integer()
+    dossier_status_name = fields.Method(
+        "dump_status_name", metadata={"description": "the Vietnamese name of dossier_status"}
+    )
     due_at = fields.DateTime(allow_none=True)
     claimed_by = fields.String(allow_none=True)
     claimed_at = fields.DateTime(allow_none=True)
@@ -54,10 +58,32 @@ class TaskSchema(Schema):
         allow_none=True, metadata={"description": "the JSON Schema of the form to fill, if any"}
     )
 
+    def dump_status_name(self, task: dict[str, Any]) -> str | None:
+        status = task.get("dossier_status")
+        return STATUS_NAMES[Status(status)] if status is not None else None
+
 
 class TaskPage(Schema):
     items = fields.List(fields.Nested(TaskSchema), required=True)
     page = fields.Nested(PageInfo, required=True)
+
+
+class CountsQuery(Schema):
+    procedure_code = fields.String(validate=validate.Length(max=40))
+
+
+class LaneCountSchema(Schema):
+    lane = fields.String(required=True)
+    total = fields.Integer(required=True, metadata={"description": "ready tasks in this lane"})
+    overdue = fields.Integer(required=True, metadata={"description": DEADLINE_FLAGS["overdue"]})
+    due_soon = fields.Integer(required=True, metadata={"description": DEADLINE_FLAGS["due_soon"]})
+
+
+class TaskCountsSchema(Schema):
+    lanes = fields.List(fields.Nested(LaneCountSchema), required=True)
+    total = fields.Integer(required=True)
+    overdue = fields.Integer(required=True)
+    due_soon = fields.Integer(required=True)
 
 
 class CompleteSchema(Schema):
@@ -107,6 +133,18 @@ class Tasks(MethodView):
             "items": items,
             "page": {"page": query["page"], "per_page": query["per_page"], "total": total},
         }
+
+
+@blp.route("/counts")
+class Counts(MethodView):
+    @blp.arguments(CountsQuery, location="query")
+    @blp.response(200, TaskCountsSchema)
+    @blp.doc(security=[{"bearer": []}])
+    def get(self, query: dict[str, Any]) -> dict[str, Any]:
+        """How many tasks the caller's queue (the same as GET /tasks) holds per lane and in all, with how
+        many of them are overdue and due soon; optionally of one procedure."""
+        where = {**queue_filter(principal()), "procedure_code": query.get("procedure_code")}
+        return context.dossiers().task_counts(where)
 
 
 @blp.route("/<string:task_id>")

@@ -219,25 +219,31 @@ def submit(
     *,
     owner: str,
     attachments: Sequence[Upload] = (),
-) -> dict[str, Any]:
-    """Submit a dossier (``DossierService.submit``) with files, stored in the transaction that creates it.
+    idempotency_key: str | None = None,
+) -> tuple[dict[str, Any], bool]:
+    """Submit a dossier (``DossierService.submit_once``) with files, stored in the transaction opening it.
 
     The process data's ``attachments`` lists the stored files: id, filename, sha256, size, content_type.  When
     anything fails, neither the dossier nor any of its files is kept.
 
+    Returns:
+        (the dossier, True when this call opened it; False for a retry of an ``idempotency_key``).
+
     Raises:
-        as ``check`` for the files (before anything is written), then as ``DossierService.submit``.
+        as ``check`` for the files (before anything is written), then as ``DossierService.submit_once``.
     """
     files = check(attachments)
     if not files:
-        return service.submit(procedure_code, submission, owner=owner)
+        return service.submit_once(procedure_code, submission, owner=owner, idempotency_key=idempotency_key)
     now = service.engine.now()
 
     def store_attachments(conn: Connection, code: str) -> list[dict[str, Any]]:
         return store_files(conn, code, files, uploaded_by=owner, at=now)
 
-    with_files = dataclasses.replace(submission, store_attachments=store_attachments)
-    return service.submit(procedure_code, with_files, owner=owner)
+    with_files = dataclasses.replace(
+        submission, store_attachments=store_attachments, file_digests=[f.sha256 for f in files]
+    )
+    return service.submit_once(procedure_code, with_files, owner=owner, idempotency_key=idempotency_key)
 
 
 def add_for_supplement(

@@ -34,12 +34,14 @@ __all__ = [
     "dump_procedure",
     "load_forms",
     "load_procedures",
+    "load_workflow_forms",
     "processing_time",
 ]
 
 ROOT = Path(__file__).resolve().parents[1]
 PROCEDURES_DIR = ROOT / "workflows" / "procedures"
 FORMS_DIR = ROOT / "workflows" / "forms"
+TASK_FORMS_DIR = ROOT / "workflows" / "task_forms"
 
 
 def _flatten(messages: Any, prefix: str = "") -> dict[str, list[str]]:
@@ -97,6 +99,22 @@ def load_forms(folder: Path) -> dict[str, dict[str, Any]]:
         form = _load_file(FormSchema(), path, "form", "id")
         forms[form["id"]] = form
     return forms
+
+
+def load_workflow_forms(workflows_dir: Path) -> dict[str, dict[str, Any]]:
+    """Return every form of a workflows folder by id: the declaration forms (``forms/``) and the forms of the
+    officials' tasks (``task_forms/``, named by the tasks' ``formKey``); a missing folder gives no forms.
+
+    Raises:
+        ValidationError: a file is invalid, or a task form reuses the id of a declaration form.
+    """
+    folders = [workflows_dir / "forms", workflows_dir / "task_forms"]
+    declared, tasks = (load_forms(folder) if folder.is_dir() else {} for folder in folders)
+    reused = sorted(set(declared) & set(tasks))
+    if reused:
+        message = f"Task forms may not reuse declaration form ids: {', '.join(reused)}"
+        raise ValidationError(message, {"id": [message]})
+    return {**declared, **tasks}
 
 
 def load_procedures(folder: Path, forms: Mapping[str, Any]) -> list[dict[str, Any]]:

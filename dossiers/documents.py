@@ -25,6 +25,19 @@ _AVAILABLE = {
     "control_slip": lambda d: True,
     "dossier_log": lambda d: True,
 }
+# What each document is called on screens (the forms of Circular 01/2018/TT-VPCP).
+DOCUMENT_TITLES = {
+    "receipt": "Giấy tiếp nhận hồ sơ và hẹn trả kết quả (Mẫu 01)",
+    "supplement_request": "Phiếu yêu cầu bổ sung, hoàn thiện hồ sơ (Mẫu 02)",
+    "refusal": "Phiếu từ chối tiếp nhận giải quyết hồ sơ (Mẫu 03)",
+    "apology": "Phiếu xin lỗi và hẹn lại ngày trả kết quả (Mẫu 04)",
+    "control_slip": "Phiếu kiểm soát quá trình giải quyết hồ sơ (Mẫu 05)",
+}
+
+
+def available_documents(dossier: Mapping[str, Any]) -> list[str]:
+    """The kinds of document (of ``DOCUMENT_TITLES``) that exist for ``dossier`` now, in form order."""
+    return [kind for kind in DOCUMENT_TITLES if _AVAILABLE[kind](dossier)]
 
 
 def _components(procedure: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -38,22 +38,25 @@ class DossierForms:
             for form_id, form in forms.items()
         }
 
-    def _form_to_check(self, task_id: str, data: Mapping[str, Any]) -> tuple[str | None, Any]:
+    def _form_to_check(self, task_id: str, data: Mapping[str, Any]) -> tuple[str | None, Any, str]:
+        """Return the form a task's data must satisfy, the part of the data it checks, and where that part
+        sits in the data (the prefix of the field paths in errors): the task's own form checks all of it,
+        the applicant's declaration tasks check ``form_data`` against the procedure's declaration form."""
         with self.engine.store.unit_of_work(write=False) as uow:
             row = uow.ready_task(task_id)
             if row is None:
-                return None, None
+                return None, None, ""
             if row.form_ref in self._validators:
-                return row.form_ref, data
+                return row.form_ref, data, ""
             if row.form_ref not in DECLARATION_TASK_FORMS:
-                return None, None
+                return None, None, ""
             head = uow.instance_head(row.instance_id)
             dossier = store.get_dossier(uow.conn, head.business_key) if head and head.business_key else None
             procedure = store.get_procedure(uow.conn, dossier["procedure_code"]) if dossier else None
         form_id = declaration_form(procedure or {})
         if form_id not in self._validators:
-            return None, None
-        return form_id, data.get("form_data")
+            return None, None, ""
+        return form_id, data.get("form_data"), "form_data"
 
     def form_schema_for(self, task: Mapping[str, Any], dossier: Mapping[str, Any]) -> dict[str, Any] | None:
         """Return the form (id, title, JSON Schema) a task asks the caller to fill, if it is a known form."""
@@ -63,19 +66,20 @@ class DossierForms:
         form = self.forms.get(form_id or "")
         return dict(form) if form else None
 
-    def _validate_form(self, form_id: str, payload: Any) -> None:
+    def _validate_form(self, form_id: str, payload: Any, at: str = "form_data") -> None:
+        """Check ``payload`` against a form; ``at`` is where it sits in the request (the errors' prefix)."""
         errors: dict[str, list[str]] = {}
         if not isinstance(payload, Mapping):
-            errors["form_data"] = ["the declaration is required"]
+            errors[at or "data"] = ["the declaration is required" if at else "an object is required"]
         else:
             for error in self._validators[form_id].iter_errors(dict(payload)):
-                for field, message in _field_errors(error):
+                for field, message in _field_errors(error, at):
                     errors.setdefault(field, []).append(message)
         if errors:
             raise ValidationError(f"The declaration '{form_id}' has {len(errors)} invalid field(s)", errors)
 
-    def form_pdf(self, procedure_code: str, form_id: str) -> bytes:
-        """Return the blank template of one of a procedure's forms, to download and fill in (level 2+).
+    def procedure_form(self, procedure_code: str, form_id: str) -> dict[str, Any]:
+        """Return one of a procedure's forms: id, title and JSON Schema (what a declaration must satisfy).
 
         Raises:
             NotFoundError: no such procedure, or the form is not one of its components'.
@@ -86,7 +90,31 @@ class DossierForms:
             or form_id not in self.forms
         ):
             raise NotFoundError(f"Procedure {procedure_code} has no form {form_id}", form_id=form_id)
-        return render_form(self.forms[form_id])
+        return dict(self.forms[form_id])
+
+    def form_pdf(self, procedure_code: str, form_id: str) -> bytes:
+        """Return the blank template of one of a procedure's forms, to download and fill in (level 2+).
+
+        Raises:
+            NotFoundError: no such procedure, or the form is not one of its components'.
+        """
+        return render_form(self.procedure_form(procedure_code, form_id))
+
+    def declaration(self, code: str) -> dict[str, Any]:
+        """Return a dossier's declaration: ``form`` (id, title, JSON Schema of its procedure's declaration
+        form, or None if it has none) and ``form_data`` (what the applicant declared, None until then).
+
+        Raises:
+            NotFoundError: no such dossier.
+        """
+        dossier = self.dossier(code)
+        form_id = declaration_form(self.procedure(dossier["procedure_code"]))
+        data = self.engine.show(dossier["instance_id"])["data"] if dossier["instance_id"] else {}
+        declared = data.get("form_data")
+        return {
+            "form": dict(self.forms[form_id]) if form_id in self.forms else None,
+            "form_data": dict(declared) if isinstance(declared, Mapping) else None,
+        }
 
     def prefilled_form(self, code: str) -> bytes:
         """Return the declaration form of a dossier filled with the data the applicant declared, to print.
@@ -95,14 +123,10 @@ class DossierForms:
             NotFoundError: no such dossier.
             ConflictError: nothing has been declared yet.
         """
-        dossier = self.dossier(code)
-        procedure = self.procedure(dossier["procedure_code"])
-        form_id = declaration_form(procedure)
-        data = self.engine.show(dossier["instance_id"])["data"] if dossier["instance_id"] else {}
-        declared = data.get("form_data")
-        if form_id not in self.forms or not isinstance(declared, Mapping):
+        found = self.declaration(code)
+        if found["form"] is None or found["form_data"] is None:
             raise ConflictError(f"Dossier {code} has no declared form yet", dossier_code=code)
-        return render_form(self.forms[form_id], declared)
+        return render_form(found["form"], found["form_data"])
 
 
 def declaration_form(procedure: Mapping[str, Any]) -> str | None:
@@ -110,10 +134,11 @@ def declaration_form(procedure: Mapping[str, Any]) -> str | None:
     return next((c["form"] for c in procedure.get("components") or () if c.get("form")), None)
 
 
-def _field_errors(error: Any) -> list[tuple[str, str]]:
-    """Name the field a JSON Schema error is about (a missing property is named itself, not its parent)."""
-    path = ["form_data", *(str(p) for p in error.absolute_path)]
+def _field_errors(error: Any, at: str = "form_data") -> list[tuple[str, str]]:
+    """Name the field a JSON Schema error is about (a missing property is named itself, not its parent),
+    as a dotted path under ``at`` (``""``: the data's own fields)."""
+    path = [*([at] if at else []), *(str(p) for p in error.absolute_path)]
     if error.validator == "required" and isinstance(error.instance, Mapping):
         missing = [name for name in error.validator_value if name not in error.instance]
         return [(".".join([*path, name]), "required") for name in missing]
-    return [(".".join(path), error.message)]
+    return [(".".join(path) or "data", error.message)]

@@ -16,6 +16,7 @@ from engine.errors import NotFoundError, TaskStateError
 from engine.facade import Engine
 
 from . import deadlines, delivery_store, documents, store
+from .access import OFFICIAL_LANES
 from .lifecycle import CHANNEL_NAMES
 from .status import STATUS_NAMES, Status
 
@@ -69,8 +70,24 @@ class DossierReading:
             item.update(deadlines.flags(*marks, finished=finished is not None, apologised=bool(apologised)))
         return items, total
 
+    def task_counts(self, where: Mapping[str, Any]) -> dict[str, Any]:
+        """Return how many ready tasks ``where`` matches (as ``task_queue``): per lane and in all, each with
+        how many are overdue and due soon (``store.task_counts``, one grouped query).
+
+        Every lane of ``where["lanes"]`` (all official lanes when unrestricted) is listed, even if empty.
+        """
+        with self.engine.store.unit_of_work(write=False) as uow:
+            found = {row["lane"]: row for row in store.task_counts(uow.conn, where)}
+        order = [*(where.get("lanes") or OFFICIAL_LANES), *sorted(found, key=str)]
+        lanes = [
+            found.get(lane) or {"lane": lane, "total": 0, "overdue": 0, "due_soon": 0}
+            for lane in dict.fromkeys(order)
+        ]
+        totals = {key: sum(row[key] for row in lanes) for key in ("total", "overdue", "due_soon")}
+        return {"lanes": lanes, **totals}
+
     def task_with_dossier(self, task_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Return a ready task and the dossier it belongs to.
+        """Return a ready task (with who claimed it, if anyone) and the dossier it belongs to.
 
         Raises:
             NotFoundError: no such ready task, or it belongs to no dossier.
@@ -84,9 +101,11 @@ class DossierReading:
                 )
             head = uow.instance_head(row.instance_id) if row is not None else None
             dossier = store.get_dossier(uow.conn, head.business_key) if head and head.business_key else None
+            claim = uow.claim_of(task_id) if row is not None else None
         if row is None or dossier is None:
             raise NotFoundError(f"Task {task_id} does not exist or is not ready", task_id=task_id)
-        return dict(row._mapping), dossier
+        claimed = {"claimed_by": claim.claimed_by, "claimed_at": claim.claimed_at} if claim else {}
+        return {**row._mapping, "claimed_by": None, "claimed_at": None, **claimed}, dossier
 
     def dossiers(
         self, where: Mapping[str, Any] | None = None, *, offset: int = 0, limit: int = 100

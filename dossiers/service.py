@@ -9,6 +9,7 @@ calendar's admin table (``dossiers/calendar_admin.py``) and result delivery
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -52,6 +53,23 @@ class Submission:
     # Called in the submission's transaction right after the dossier row is inserted, with the connection and
     # the new code; what it returns becomes the process data's ``attachments`` (dossiers/attachments.py).
     store_attachments: Callable[[Connection, str], list[dict[str, Any]]] | None = None
+    # The SHA-256 of each attached file, in order: part of what makes a retried submission the same request.
+    file_digests: Sequence[str] = ()
+
+
+def _fingerprint(procedure_code: str, submission: Submission) -> str:
+    """What makes two submissions the same request (the files by their SHA-256)."""
+    request = {
+        "procedure_code": procedure_code,
+        "applicant": submission.applicant,
+        "channel": submission.channel,
+        "delivery_method": submission.delivery_method,
+        "pages": submission.pages,
+        "copies": submission.copies,
+        "form_data": submission.form_data,
+        "files": list(submission.file_digests),
+    }
+    return json.dumps(request, sort_keys=True, default=str, ensure_ascii=False)
 
 
 class DossierService(DossierReading, DossierForms, CalendarAdmin, DossierDelivery):
@@ -85,10 +103,11 @@ class DossierService(DossierReading, DossierForms, CalendarAdmin, DossierDeliver
 
     # -- catalogue (see dossiers/procedures.py) ------------------------------------------------------
     def seed_catalogue(self, folder: Path, actor: str = "seed") -> list[dict[str, Any]]:
-        """Load procedures and forms from ``folder`` into the catalogue (``Catalogue.seed``)."""
+        """Load procedures and forms from ``folder`` into the catalogue (``Catalogue.seed``); the task forms
+        the service was given are kept."""
         seeded = self.catalogue.seed(folder, actor)
         if self.catalogue.forms:
-            self._use_forms(self.catalogue.forms)
+            self._use_forms({**self.forms, **self.catalogue.forms})
         return seeded
 
     def procedures(self) -> list[dict[str, Any]]:
@@ -113,6 +132,22 @@ class DossierService(DossierReading, DossierForms, CalendarAdmin, DossierDeliver
         Raises:
             NotFoundError: no such procedure.
             ValidationError: level 1 (information only), bad channel, delivery method or applicant.
+        """
+        dossier, _ = self.submit_once(procedure_code, submission, owner=owner, idempotency_key=None)
+        return dossier
+
+    def submit_once(
+        self, procedure_code: str, submission: Submission, *, owner: str, idempotency_key: str | None
+    ) -> tuple[dict[str, Any], bool]:
+        """``submit``, once per ``idempotency_key`` of ``owner``: a retried submission (a lost answer, a
+        double click, two at once) gives back the dossier the first one opened instead of a second dossier.
+
+        Returns:
+            (the dossier, True when this call opened it).
+
+        Raises:
+            ConflictError: the key was already used for a different submission.
+            NotFoundError, ValidationError: as ``submit``.
         """
         procedure = self.typed_procedure(procedure_code)
         channel, delivery_method = submission.channel, submission.delivery_method
@@ -150,10 +185,26 @@ class DossierService(DossierReading, DossierForms, CalendarAdmin, DossierDeliver
         declaration = declaration_form(procedure) if submission.form_data is not None else None
         if declaration in self._validators:
             self._validate_form(declaration, submission.form_data)  # before anything is created
-        view = self.engine.start(procedure["bpmn"], data, actor=owner, prepare=prepare)
+        if idempotency_key is None:
+            view, created = self.engine.start(procedure["bpmn"], data, actor=owner, prepare=prepare), True
+        else:
+            view, created = self.engine.start_once(
+                procedure["bpmn"],
+                data,
+                owner=owner,
+                idempotency_key=idempotency_key,
+                prepare=prepare,
+                fingerprint=_fingerprint(procedure_code, submission),
+            )
         if submission.form_data is not None:
-            self._declare(view, nfc(dict(submission.form_data)), owner)
-        return self.dossier(view["business_key"])
+            try:
+                self._declare(view, nfc(dict(submission.form_data)), owner)
+            except (ConflictError, TaskStateError):
+                # A retry declares too (the first attempt may have stopped before), unless the first attempt
+                # is declaring at this very moment: then it finishes the job.
+                if created:
+                    raise
+        return self.dossier(view["business_key"]), created
 
     def _declare(self, view: Mapping[str, Any], form_data: dict[str, Any], owner: str) -> None:
         """Walk the applicant's opening tasks (information, then the declaration) with the submitted form."""
@@ -182,6 +233,9 @@ class DossierService(DossierReading, DossierForms, CalendarAdmin, DossierDeliver
             errors["delivery_method"] = [f"must be one of {', '.join(allowed) or DELIVERY_METHODS}"]
         if not isinstance(applicant, Mapping) or not str(applicant.get("name", "")).strip():
             errors["applicant.name"] = ["required"]
+        elif delivery_method == "post" and not str(applicant.get("address") or "").strip():
+            # The result is posted to this address: refuse now rather than fail at the post step later.
+            errors["applicant.address"] = ["required when the result is delivered by post"]
         if errors:
             raise ValidationError("The dossier cannot be submitted", errors)
 
@@ -211,9 +265,9 @@ class DossierService(DossierReading, DossierForms, CalendarAdmin, DossierDeliver
             NotFoundError, TaskStateError, ConflictError: as ``Engine.complete_task``.
         """
         data = dict(nfc(dict(data or {})))
-        form_id, payload = self._form_to_check(task_id, data)
+        form_id, payload, at = self._form_to_check(task_id, data)
         if form_id is not None:
-            self._validate_form(form_id, payload)
+            self._validate_form(form_id, payload, at)
         return self.engine.complete_task(task_id, data, actor=actor, expected_version=expected_version)
 
     def withdraw(self, code: str, actor: str) -> dict[str, Any]:

@@ -268,6 +268,29 @@ def delete_calendar_day(conn: Connection, day: date) -> bool:
     return bool(conn.execute(delete(calendar_days).where(calendar_days.c.day == day)).rowcount)
 
 
+def _queue_source() -> Any:
+    """The ready tasks joined to their dossiers (the rows of every task-queue query)."""
+    from engine.tables import ready_tasks
+
+    return ready_tasks.join(dossiers, dossiers.c.instance_id == ready_tasks.c.instance_id)
+
+
+def _queue_conditions(where: Mapping[str, Any]) -> list[ColumnElement[bool]]:
+    """Return the SQL conditions of a task-queue restriction (see ``task_queue``)."""
+    from engine.tables import ready_tasks
+
+    clauses = {
+        "agency_code": lambda v: dossiers.c.agency_code == v,
+        "lanes": lambda v: ready_tasks.c.lane.in_(v),
+        "procedure_code": lambda v: dossiers.c.procedure_code == v,
+        "status": lambda v: dossiers.c.status == v,
+        "due_before": lambda v: dossiers.c.due_at < v,
+        "owner": lambda v: dossiers.c.owner == v,
+        "deadline": deadline_condition,
+    }
+    return [clauses[key](value) for key, value in where.items() if value is not None]
+
+
 def task_queue(
     conn: Connection, where: Mapping[str, Any], *, offset: int = 0, limit: int = 100
 ) -> tuple[list[dict[str, Any]], int]:
@@ -280,17 +303,8 @@ def task_queue(
 
     from engine.tables import ready_tasks, task_claims
 
-    clauses = {
-        "agency_code": lambda v: dossiers.c.agency_code == v,
-        "lanes": lambda v: ready_tasks.c.lane.in_(v),
-        "procedure_code": lambda v: dossiers.c.procedure_code == v,
-        "status": lambda v: dossiers.c.status == v,
-        "due_before": lambda v: dossiers.c.due_at < v,
-        "owner": lambda v: dossiers.c.owner == v,
-        "deadline": deadline_condition,
-    }
-    conditions = [clauses[key](value) for key, value in where.items() if value is not None]
-    joined = ready_tasks.join(dossiers, dossiers.c.instance_id == ready_tasks.c.instance_id)
+    conditions = _queue_conditions(where)
+    joined = _queue_source()
     total = conn.execute(select(func.count()).select_from(joined).where(*conditions)).scalar_one()
     query = (
         select(
@@ -314,3 +328,37 @@ def task_queue(
         .limit(limit)
     )
     return [dict(row._mapping) for row in conn.execute(query)], int(total)
+
+
+def task_counts(conn: Connection, where: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Count the ready dossier tasks matching ``where`` (as ``task_queue``) per lane, in one grouped query:
+    ``{"lane", "total", "overdue", "due_soon"}`` for each lane that has tasks; the deadline counts follow
+    ``deadline_condition`` (the dossier flags of the queue's rows)."""
+    from sqlalchemy import case, func
+
+    from engine.tables import ready_tasks
+
+    def flagged(deadline: str) -> Any:
+        return func.coalesce(func.sum(case((deadline_condition(deadline), 1), else_=0)), 0)
+
+    query = (
+        select(
+            ready_tasks.c.lane,
+            func.count().label("total"),
+            flagged("overdue").label("overdue"),
+            flagged("due_soon").label("due_soon"),
+        )
+        .select_from(_queue_source())
+        .where(*_queue_conditions(where))
+        .group_by(ready_tasks.c.lane)
+        .order_by(ready_tasks.c.lane)
+    )
+    return [
+        {
+            "lane": row.lane,
+            "total": int(row.total),
+            "overdue": int(row.overdue),
+            "due_soon": int(row.due_soon),
+        }
+        for row in conn.execute(query)
+    ]

@@ -226,14 +226,15 @@ def load_documents(
     Raises:
         DefinitionError: the first problem found, naming file, line and element: unsafe or malformed XML,
             schema violation, broken references, a document without an executable process, a call
-            activity whose target cannot be found, or anything SpiffWorkflow's parser rejects.
+            activity whose target cannot be found, a script, condition or timer that does not compile, or
+            anything SpiffWorkflow's parser rejects.
     """
     registry = _read_all(documents)
     given = list(registry.values())
     options = _LintOptions(check_expression=check_script)
     for doc in given:
         for process in doc.processes:
-            for check in (_check_references, _check_message_refs, _check_timers):
+            for check in (_check_references, _check_message_refs, _check_timers, _check_expressions):
                 for problem in check(doc, process, options):
                     raise problem.to_error()
     parser = (parser_class or MotcuaBpmnParser)(validator=None)  # validated already, under a lock
@@ -304,6 +305,41 @@ def _check_timers(doc: BpmnDocument, process: Any, options: _LintOptions) -> Ite
                 kind, element, spec.text, options.check_expression
             ):
                 yield _at(doc, event, message)
+
+
+# Where scripts and expressions live: (xpath below a process, what to call it, compile mode).
+_EXPRESSIONS = (
+    ("bpmn:scriptTask/bpmn:script", "script", "exec"),
+    ("bpmn:extensionElements/spiffworkflow:preScript", "pre-script", "exec"),
+    ("bpmn:extensionElements/spiffworkflow:postScript", "post-script", "exec"),
+    ("bpmn:sequenceFlow/bpmn:conditionExpression", "condition", "eval"),
+    ("bpmn:loopCardinality|.//bpmn:completionCondition|.//bpmn:loopCondition", "loop expression", "eval"),
+)
+
+
+def _expressions(process: Any) -> Iterator[tuple[Any, str, str, str]]:
+    """Yield ``(element, label, source, mode)`` for every script and expression in the process."""
+    for path, label, mode in _EXPRESSIONS:
+        for element in process.xpath(f".//{path}", namespaces=NSMAP):
+            if (element.text or "").strip():
+                yield element, label, element.text, mode
+    params = ".//spiffworkflow:serviceTaskOperator//spiffworkflow:parameter"
+    for param in process.xpath(params, namespaces=NSMAP):
+        if (param.get("value") or "").strip():
+            yield param, f"parameter '{param.get('id')}'", param.get("value"), "eval"
+
+
+def _check_expressions(doc: BpmnDocument, process: Any, options: _LintOptions) -> Iterator[Problem]:
+    """Every script, condition and service parameter must compile in the sandbox."""
+    if options.check_expression is None:
+        return
+    for element, label, source, mode in _expressions(process):
+        try:
+            messages = [str(message) for message in options.check_expression(source, mode)]
+        except Exception as exc:  # a broken checker must not hide the other problems
+            messages = [f"could not be checked: {type(exc).__name__}: {exc}"]
+        for message in messages:
+            yield _at(doc, element, f"{label}: {message}")
 
 
 __all__ = [

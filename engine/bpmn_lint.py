@@ -17,6 +17,7 @@ from engine.bpmn import (
     Resolver,
     _add,
     _at,
+    _check_expressions,
     _check_message_refs,
     _check_references,
     _check_timers,
@@ -41,13 +42,6 @@ _FLOW_NODES = frozenset(
         ("", ("callActivity", "subProcess", "transaction", "adHocSubProcess")),
     )
     for tag in tags
-)
-_EXPRESSIONS = (
-    ("bpmn:scriptTask/bpmn:script", "script", "exec"),
-    ("bpmn:extensionElements/spiffworkflow:preScript", "pre-script", "exec"),
-    ("bpmn:extensionElements/spiffworkflow:postScript", "post-script", "exec"),
-    ("bpmn:sequenceFlow/bpmn:conditionExpression", "condition", "eval"),
-    ("bpmn:loopCardinality|.//bpmn:completionCondition|.//bpmn:loopCondition", "loop expression", "eval"),
 )
 
 
@@ -147,30 +141,6 @@ def _check_operators(doc: BpmnDocument, process: Any, options: _LintOptions) -> 
             yield _at(doc, task, f"{_describe(task)} has no spiffworkflow:serviceTaskOperator with an id")
         elif options.known_operators is not None and name not in options.known_operators:
             yield _at(doc, task, f"{_describe(task)} uses unknown operator '{name}'")
-
-
-def _expressions(process: Any) -> Iterator[tuple[Any, str, str, str]]:
-    """Yield ``(element, label, source, mode)`` for every script and expression in the process."""
-    for path, label, mode in _EXPRESSIONS:
-        for element in process.xpath(f".//{path}", namespaces=NSMAP):
-            if _text(element):
-                yield element, label, element.text, mode
-    params = ".//spiffworkflow:serviceTaskOperator//spiffworkflow:parameter"
-    for param in process.xpath(params, namespaces=NSMAP):
-        if (param.get("value") or "").strip():
-            yield param, f"parameter '{param.get('id')}'", param.get("value"), "eval"
-
-
-def _check_expressions(doc: BpmnDocument, process: Any, options: _LintOptions) -> Iterator[Problem]:
-    if options.check_expression is None:
-        return
-    for element, label, source, mode in _expressions(process):
-        try:
-            messages = [str(message) for message in options.check_expression(source, mode)]
-        except Exception as exc:  # a broken checker must not hide the other problems
-            messages = [f"could not be checked: {type(exc).__name__}: {exc}"]
-        for message in messages:
-            yield _at(doc, element, f"{label}: {message}")
 
 
 _Check = Callable[[BpmnDocument, Any, _LintOptions], Iterator[Problem]]

@@ -182,11 +182,17 @@ class Engine(InstanceOps, WakeUps):
         owner: str,
         idempotency_key: str,
         business_key: str | None = None,
+        prepare: Preparer | None = None,
+        fingerprint: str | None = None,
     ) -> tuple[dict[str, Any], bool]:
         """Start an instance unless ``owner`` already did with the same ``idempotency_key``.
 
         The key is recorded in the start's own transaction, so a retried request (even two at once) yields
         the same instance and never a second one.
+
+        Args:
+            prepare: as for ``start`` (it then gives the business key).
+            fingerprint: what makes two requests "the same" (default: the key, data and business key).
 
         Returns:
             (instance view, True when this call started it).
@@ -195,7 +201,9 @@ class Engine(InstanceOps, WakeUps):
             ConflictError: the key was already used for a different request.
             NotFoundError, ValidationError: as ``start``.
         """
-        request = json.dumps([key, data, business_key], sort_keys=True, default=str, ensure_ascii=False)
+        request = fingerprint or json.dumps(
+            [key, data, business_key], sort_keys=True, default=str, ensure_ascii=False
+        )
         digest = hashlib.sha256(request.encode()).hexdigest()
         earlier = self._earlier_start(owner, idempotency_key, digest)
         if earlier is not None:
@@ -212,7 +220,7 @@ class Engine(InstanceOps, WakeUps):
                     "created_at": self.clock.now(),
                 }
             )
-            return business_key, {}
+            return prepare(conn) if prepare is not None else (business_key, {})
 
         try:
             return self.start(key, data, business_key, actor=owner, prepare=record, instance_id=new_id), True

@@ -219,3 +219,20 @@ task_claims = Table(
     Column("claimed_by", String(200), nullable=False),
     Column("claimed_at", UTCDateTime, nullable=False),
 )
+
+# Analysts' unfinished BPMN (engine/drafts.py): one draft per process key and analyst, never run, and never
+# a version until deployed through ``Engine.deploy``.
+definition_drafts = Table(
+    "definition_drafts",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("key", String(200), nullable=False),
+    Column("owner", String(200), nullable=False, index=True),
+    Column("name", String(500)),
+    Column("base_version", Integer),
+    Column("sha256", String(64), nullable=False),
+    Column("xml", LargeBinary, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("key", "owner"),
+)

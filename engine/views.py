@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 
+from .element_states import element_states
 from .projection import all_tasks
 
 if TYPE_CHECKING:
@@ -31,7 +32,8 @@ def current_data(workflow: BpmnWorkflow) -> dict[str, Any]:
 
 
 def instance_view(head: Any, workflow: BpmnWorkflow, uow: UnitOfWork, now: datetime) -> dict[str, Any]:
-    """Return the full view of an instance: identity, status, data, tasks, waits, incidents, history.
+    """Return the full view of an instance: identity, status, data, the elements done and active per
+    process (``element_states``), tasks, waits, incidents, history.
 
     ``now`` (the engine clock) tells which timers are due and which a worker holds (``timer_view``).
     """
@@ -47,6 +49,7 @@ def instance_view(head: Any, workflow: BpmnWorkflow, uow: UnitOfWork, now: datet
         "updated_at": head.updated_at,
         "completed_at": head.completed_at,
         "data": current_data(workflow),
+        "processes": element_states(workflow),
         "tasks": [dict(row._mapping) for row in uow.ready_tasks(instance_id=instance_id)],
         "timers": sorted(
             (timer_view(row._mapping, now) for row in uow.timers_of(instance_id)),

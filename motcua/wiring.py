@@ -38,13 +38,12 @@ def build_engine(settings: Settings, registry: HandlerRegistry | None = None) ->
 
 
 def build_dossiers(engine: Engine, settings: Settings) -> DossierService:
-    """Return the dossier service on ``engine``, with the bundled forms."""
-    from dossiers.catalogue import load_forms
+    """Return the dossier service on ``engine``, with the bundled forms (declarations and task forms)."""
+    from dossiers.catalogue import load_workflow_forms
 
-    forms_dir = settings.workflows_dir / "forms"
     return DossierService(
         engine,
-        load_forms(forms_dir) if forms_dir.is_dir() else {},
+        load_workflow_forms(settings.workflows_dir),
         due_soon_working_hours=settings.due_soon_working_hours,
         postage_vnd=settings.postage_vnd,
     )

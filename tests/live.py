@@ -44,10 +44,19 @@ class LiveServer:
 
     base: str
     log: Path
+    database_url: str
+    password: str = ""
     tokens: dict[str, str] = field(default_factory=dict)
 
+    def token(self, user: str) -> str:
+        """A bearer token of ``user`` (logged in on first use)."""
+        if user not in self.tokens:
+            body = {"username": user, "password": self.password}
+            self.tokens[user] = self.ok("POST", "/api/v1/auth/token", json=body)["access_token"]
+        return self.tokens[user]
+
     def call(self, method: str, path: str, user: str | None = None, **kwargs: Any) -> requests.Response:
-        headers = {"Authorization": f"Bearer {self.tokens[user]}"} if user else {}
+        headers = {"Authorization": f"Bearer {self.token(user)}"} if user else {}
         url = path if path.startswith("http") else self.base + path
         return requests.request(method, url, headers=headers, timeout=30, allow_redirects=False, **kwargs)
 
@@ -88,7 +97,7 @@ def seed(db_url: str, users: Users, password: str) -> None:
 
 @contextmanager
 def running_server(db_url: str, log_dir: Path, users: Users, password: str) -> Iterator[LiveServer]:
-    """Seed the database, serve it on a free port until the block ends, with a token for every user."""
+    """Seed the database and serve it on a free port until the block ends."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {
@@ -113,15 +122,12 @@ def running_server(db_url: str, log_dir: Path, users: Users, password: str) -> I
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    server = LiveServer(base, log_path)
+    server = LiveServer(base, log_path, db_url, password)
     try:
         _wait_healthy(base, process, log_path)
-        for name in users:
-            body = {"username": name, "password": password}
-            server.tokens[name] = server.ok("POST", "/api/v1/auth/token", json=body)["access_token"]
         yield server
     finally:
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(signal.SIGINT)  # gunicorn's quick shutdown: nothing is in flight any more
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:

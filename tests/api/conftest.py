@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 
 from accounts.service import Accounts
 from api import create_app
-from dossiers.catalogue import load_forms
+from dossiers.catalogue import load_workflow_forms
 from dossiers.service import DossierService
 from engine.facade import Engine
 from motcua.bundle import bundled_bpmn
@@ -70,7 +70,7 @@ def portal(make_engine: Callable[..., Engine], clock: Any) -> Portal:
     clock.current = vn(2026, 3, 2, 9, 0)
     engine = make_engine()
     engine.deploy(bundled_bpmn(WORKFLOWS), deployed_by="seed")
-    dossiers = DossierService(engine, load_forms(WORKFLOWS / "forms"))
+    dossiers = DossierService(engine, load_workflow_forms(WORKFLOWS))
     dossiers.seed_catalogue(WORKFLOWS)
     # Cheap argon2 parameters keep the suite fast; production uses argon2-cffi's defaults.
     accounts = Accounts(

@@ -125,8 +125,11 @@ def test_no_endpoint_is_left_unguarded(portal: Portal):
         "/api/v1/procedures",
         "/api/v1/procedures/{code}",
         "/api/v1/procedures/{code}/forms/{form_id}",
+        "/api/v1/procedures/{code}/forms/{form_id}/schema",
         "/api/v1/auth/token",
+        "/api/v1/auth/session",  # logging in; the cookie and CSRF rules: tests/api/test_session_auth.py
         "/api/v1/stats/visits",
+        "/api/v1/track/{code}",  # non-personal tracking by dossier code (tests/api/test_tracking.py)
         "/api/v1/results/{code}",  # a signed, expiring link is the credential (tests/api/test_results_api.py)
         # VNPay's merchant signature is the credential (tests/api/test_payments_api.py, tests/payments/)
         "/api/v1/payments/vnpay/ipn",

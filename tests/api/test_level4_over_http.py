@@ -226,3 +226,28 @@ def test_task_queue_filters(portal: Portal):
 def _only_task_of(portal: Portal, code: str) -> dict:
     items = portal.call("GET", "/api/v1/tasks?per_page=50", "desk").get_json()["items"]
     return next(t for t in items if t["dossier_code"] == code)
+
+
+def test_a_result_by_post_needs_an_address_and_nothing_is_created_without_it(portal: Portal):
+    homeless = {key: value for key, value in APPLICANT.items() if key != "address"}
+    body = {"procedure_code": JUDICIAL_RECORD, "applicant": homeless, "delivery_method": "post"}
+    refused = portal.call("POST", "/api/v1/dossiers", "citizen", json=body)
+    assert refused.status_code == 422
+    assert "applicant.address" in refused.get_json()["errors"]
+    assert portal.call("GET", "/api/v1/dossiers", "citizen").get_json()["page"]["total"] == 0
+    body["delivery_method"] = "online"
+    assert portal.call("POST", "/api/v1/dossiers", "citizen", json=body).status_code == 201
+
+
+def test_the_dossier_lists_only_the_documents_that_exist(portal: Portal):
+    body = {"procedure_code": JUDICIAL_RECORD, "applicant": APPLICANT, "delivery_method": "online"}
+    created = portal.call("POST", "/api/v1/dossiers", "citizen", json=body).get_json()
+    kinds = [doc["kind"] for doc in created["available_documents"]]
+    assert kinds == ["control_slip"]
+    assert created["available_documents"][0]["title"].startswith("Phiếu kiểm soát quá trình")
+    assert portal.call("GET", created["available_documents"][0]["href"], "citizen").status_code == 200
+    _complete(portal, "citizen", _only_task(portal, "citizen", "information"), {})
+    _complete(portal, "citizen", _only_task(portal, "citizen", "submit_online"), {"form_data": LLTP_FORM})
+    _complete(portal, "desk", _only_task(portal, "desk", "review"), {"decision": "accept"})
+    shown = portal.call("GET", f"/api/v1/dossiers/{created['code']}", "citizen").get_json()
+    assert [doc["kind"] for doc in shown["available_documents"]] == ["receipt", "control_slip"]

@@ -17,6 +17,7 @@ from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from engine.bpmn import Problem, load_documents
 from engine.bpmn_lint import lint_documents
 from engine.errors import DefinitionError
+from engine.sandbox import check_script
 from engine.xml_safety import MAX_DOCUMENT_BYTES, element_lines, parse_xml
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "bpmn"
@@ -472,3 +473,24 @@ def test_lint_reports_missing_start_and_end_events() -> None:
     assert [(p.element_id, p.message) for p in problems] == [
         ("tham_dinh_con", "process 'tham_dinh_con' has no end event")
     ]
+
+
+@pytest.mark.parametrize(
+    ("broken", "message"),
+    [
+        ("complete ==", "condition: "),  # what an analyst leaves half-typed in the modeler
+        ("__import__('os').system('id')", "condition: "),  # refused by the sandbox's compiler
+    ],
+)
+def test_deploy_refuses_a_condition_that_lint_refuses(broken: str, message: str) -> None:
+    source = Path(__file__).parents[1] / "data" / "engine" / "lifecycle.bpmn"
+    good = "complete == True and copies &gt; 0"
+    xml = source.read_bytes()
+    assert good.encode() in xml
+    document = ("lifecycle.bpmn", xml.replace(good.encode(), broken.encode()))
+    problems = lint_documents([document], check_expression=check_script)
+    assert [message in p.message for p in problems] == [True], problems
+    with pytest.raises(DefinitionError) as caught:
+        load_documents([document])
+    assert message in caught.value.message
+    assert caught.value.line is not None

@@ -6,7 +6,7 @@ from xml.sax.saxutils import escape
 
 import pytest
 
-from engine.errors import HandlerError, TaskStateError
+from engine.errors import DefinitionError, HandlerError, TaskStateError
 from tests.engine.conftest import bpmn_file
 
 
@@ -92,12 +92,26 @@ def _script_process(script: str) -> tuple[str, bytes]:
 
 
 @pytest.mark.parametrize(
+    ("script", "message"),
+    [
+        ("import os\nos.system('touch /tmp/motcua-pwned')", "Import of module 'os' is not allowed"),
+        ("x = ().__class__.__bases__[0].__subclasses__()", "invalid attribute name"),
+        ("open('/etc/passwd').read()", "'open' is not allowed"),
+        ("eval('1 + 1')", "Eval calls are not allowed"),
+    ],
+)
+def test_deploy_refuses_a_script_breaking_the_rules_it_can_see(engine, script, message):
+    with pytest.raises(DefinitionError) as caught:
+        engine.deploy([_script_process(script)])
+    assert caught.value.element_id == "run_script" and message in caught.value.message
+    assert engine.definitions() == []
+
+
+@pytest.mark.parametrize(
     "script",
     [
-        "import os\nos.system('touch /tmp/motcua-pwned')",
-        "x = ().__class__.__bases__[0].__subclasses__()",
-        "open('/etc/passwd').read()",
-        "eval('1 + 1')",
+        # Rules only the running sandbox can enforce: a name built at run time, a loop that never ends.
+        "x = getattr((), '__cl' + 'ass__')",
         "while True:\n    pass",
     ],
 )

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import _migrate as migrate
 from tests.live import ROOT, LiveServer, running_server
 
 __all__ = ["PASSWORD", "USERS", "LiveServer", "Screens", "Session"]
@@ -40,9 +41,15 @@ USERS: dict[str, tuple[str, str | None, str]] = {
 
 
 @pytest.fixture
-def live(db_url: str, tmp_path: Path) -> Iterator[LiveServer]:
-    """A live server on a free port over a freshly seeded database."""
-    with running_server(db_url, tmp_path, USERS, PASSWORD) as server:
+def live(tmp_path: Path) -> Iterator[LiveServer]:
+    """A live server on a free port over a freshly seeded SQLite file, the database of ``make run``.
+
+    The pages' own tests run on SQLite: what they check is in the pages, and every API they call is tested on
+    both databases in tests/api. The cross-role journeys (test_journeys.py) run the pages on both.
+    """
+    url = f"sqlite:///{tmp_path / 'motcua-web.db'}"
+    migrate(url)
+    with running_server(url, tmp_path, USERS, PASSWORD) as server:
         yield server
 
 

@@ -10,15 +10,26 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
-from tests.live import LiveServer
-from tests.web.conftest import Screens
+import pytest
+
+from tests.live import LiveServer, running_server
+from tests.web.conftest import PASSWORD, USERS, Screens
 
 CERTIFIED_COPY = "2.000815"  # level 3, commune
 CIVIL_EXTRACT = "2.000635"  # level 4, commune: copy of a civil-status extract, 8,000 đồng per copy
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 CODE = re.compile(r"/ho-so/(000\.01\.01\.H26-\d{6}-\d{4})$")
+
+
+@pytest.fixture
+def live(db_url: str, tmp_path: Path) -> Iterator[LiveServer]:
+    """The journeys run on both databases (the other page tests on SQLite only)."""
+    with running_server(db_url, tmp_path, USERS, PASSWORD) as server:
+        yield server
 
 
 def _pdf(name: str) -> dict[str, Any]:

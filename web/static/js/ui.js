@@ -111,6 +111,7 @@ export function clearErrors(form) {
 }
 
 function labelOf(input) {
+  if (input.tagName === "FIELDSET") return input.querySelector("legend")?.textContent.replace("*", "").trim() || null;
   const label = input.id ? document.querySelector(`label[for="${CSS.escape(input.id)}"]`) : null;
   return label ? label.textContent.replace("*", "").trim() : null;
 }
