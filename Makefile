@@ -51,10 +51,10 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-# One pytest worker per core (pytest-xdist): every database test has its own SQLite file or PostgreSQL schema;
-# the tests with live servers, workers and the browser share one worker (tests/conftest.py: LIVE_GROUP).
+# Four pytest workers (pytest-xdist) on two cores: the browser and live-server tests mostly wait on their
+# servers, so more workers than cores keeps both busy. Every database test has its own SQLite file or schema.
 unit: setup browser
-	$(BIN)/python -m pytest -q -n auto --dist loadgroup
+	$(BIN)/python -m pytest -q -n 4
 
 test: lint typecheck unit
 

@@ -33,23 +33,6 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError("CI=true but MOTCUA_TEST_POSTGRES_URL is not set: PostgreSQL tests must run")
 
 
-# Tests that run servers, workers or a browser go to one xdist worker, one after another (--dist loadgroup):
-# run side by side on two cores they would slow each other past their timing margins.
-LIVE_GROUP = (
-    "tests/web/",
-    "tests/e2e/",
-    "tests/scheduler/test_workers.py",
-    "tests/payments/test_sandbox_e2e.py",
-)
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        path = item.path.as_posix()
-        if any(part in path for part in LIVE_GROUP):
-            item.add_marker(pytest.mark.xdist_group("live"))
-
-
 def _backends() -> list[str]:
     return ["sqlite", "postgresql"] if POSTGRES_URL or IN_CI else ["sqlite"]
 

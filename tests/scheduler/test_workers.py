@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -37,8 +37,12 @@ def _engine(url: str) -> Engine:
     )
 
 
-def _schedule(engine: Engine, count: int, lead: float, spread: float) -> list[str]:
-    """Start ``count`` instances whose timers fall due within ``spread`` s, ``lead`` s from now."""
+def _schedule(engine: Engine, count: int, lead: float, spread: float) -> tuple[list[str], datetime]:
+    """Start ``count`` instances whose timers fall due within ``spread`` s, ``lead`` s from now.
+
+    The lead is generous: on a loaded machine (the browser tests run beside these) 500 starts can take 20 s,
+    and the timers must not fall due before the last instance is started. Returns the ids and the first due
+    time."""
     engine.deploy([bpmn_file("timer_wait.bpmn")])
     base = SystemClock().now() + timedelta(seconds=lead)
     rng = random.Random(5)
@@ -49,7 +53,7 @@ def _schedule(engine: Engine, count: int, lead: float, spread: float) -> list[st
         for _ in range(count)
     ]
     assert SystemClock().now() < base, "starting the instances took longer than the lead time"
-    return ids
+    return ids, base
 
 
 def _worker(url: str, name: str, tmp_path: Path, faults: str = "") -> subprocess.Popen[bytes]:
@@ -115,7 +119,7 @@ def test_four_workers_fire_500_timers_due_together_exactly_once(postgres_url, tm
     engine = _engine(postgres_url)
     workers = [_worker(postgres_url, f"w{i}", tmp_path) for i in range(4)]
     try:
-        ids = _schedule(engine, 500, lead=8, spread=3)
+        ids, _ = _schedule(engine, 500, lead=30, spread=3)
         _wait_until_fired(engine, 500, timeout=60)
     finally:
         _stop(workers)
@@ -140,9 +144,9 @@ def test_workers_killed_mid_run_lose_no_timer_and_fire_none_twice(postgres_url, 
     ]
     healthy = [_worker(postgres_url, f"ok{i}", tmp_path) for i in range(2)]
     try:
-        ids = _schedule(engine, 400, lead=7, spread=3)
-        time.sleep(7.5)
-        healthy[0].send_signal(signal.SIGKILL)  # and one killed from outside at an arbitrary moment
+        ids, due = _schedule(engine, 400, lead=25, spread=3)
+        time.sleep(max(0.0, (due - SystemClock().now()).total_seconds()) + 0.5)
+        healthy[0].send_signal(signal.SIGKILL)  # and one killed from outside while the timers fire
         for worker in doomed:
             worker.wait(timeout=30)
         assert [w.returncode for w in doomed] == [-signal.SIGKILL, -signal.SIGKILL]
@@ -162,7 +166,7 @@ def test_two_workers_on_one_sqlite_file_fire_each_timer_once_despite_a_kill(tmp_
     engine = _engine(url)
     workers = [_worker(url, "s0", tmp_path, faults="kill_in_transaction=10"), _worker(url, "s1", tmp_path)]
     try:
-        ids = _schedule(engine, 100, lead=6, spread=2)
+        ids, _ = _schedule(engine, 100, lead=15, spread=2)
         workers[0].wait(timeout=30)
         assert workers[0].returncode == -signal.SIGKILL
         _wait_until_fired(engine, 100, timeout=60)

@@ -100,3 +100,13 @@ export function requireLogin() {
   const next = window.location.pathname + window.location.search;
   window.location.assign(`/dang-nhap?next=${encodeURIComponent(next)}`);
 }
+
+/** The value of `promise`, or null when the API refused it (for parts of a page that may be missing). */
+export async function optional(promise) {
+  try {
+    return await promise;
+  } catch (error) {
+    if (error instanceof ApiError) return null;
+    throw error;
+  }
+}

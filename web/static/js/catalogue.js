@@ -1,7 +1,7 @@
 // The catalogue: search by name or code (the API folds diacritics), filter by sector and level, one card per
 // procedure with its level and Decree 42 class, agency and processing time. The filters live in the URL.
 import { api } from "./api.js";
-import { clear, h } from "./ui.js";
+import { clear, h, pagerButtons } from "./ui.js";
 
 const PER_PAGE = 20;
 const UNITS = { working_days: "ngày làm việc", working_hours: "giờ làm việc", days: "ngày", hours: "giờ" };
@@ -95,15 +95,7 @@ async function show(filters) {
   const total = found.page.total;
   count.textContent = total ? `Tìm thấy ${total} thủ tục.` : "Không tìm thấy thủ tục nào phù hợp.";
   clear(pager);
-  const pages = Math.ceil(total / PER_PAGE);
-  if (pages > 1) {
-    const go = (page) => () => show({ ...filters, page });
-    pager.append(
-      h("button", { type: "button", class: "button-secondary", disabled: filters.page <= 1, onclick: go(filters.page - 1) }, "Trang trước"),
-      h("span", {}, `Trang ${filters.page} / ${pages}`),
-      h("button", { type: "button", class: "button-secondary", disabled: filters.page >= pages, onclick: go(filters.page + 1) }, "Trang sau"),
-    );
-  }
+  pagerButtons(pager, filters.page, Math.ceil(total / PER_PAGE), (page) => show({ ...filters, page }));
 }
 
 function main() {

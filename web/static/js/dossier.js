@@ -1,9 +1,9 @@
 // One dossier: status, dates and outcome; what the applicant must do now (supplement, payment, result, rating,
 // withdrawal); the process-control history, documents, files and the declaration. Officials who open it (their
 // agency's dossier) see it read-only. Every action is one API call; the page then reloads the dossier.
-import { api, ApiError, currentUser, requireLogin } from "./api.js";
+import { api, ApiError, currentUser, optional, requireLogin } from "./api.js";
 import { friendlyError, renderValues } from "./forms.js";
-import { busy, clear, clearErrors, date, dateTime, flash, h, money, showErrors, statusBadge } from "./ui.js";
+import { busy, clear, clearErrors, date, dateTime, factList, flash, h, money, showErrors, statusBadge } from "./ui.js";
 
 const code = document.body.dataset.code;
 const enc = encodeURIComponent;
@@ -49,18 +49,7 @@ function section(id, title, ...content) {
   return h("section", { class: "card", "aria-labelledby": id }, h("h2", { id }, title), ...content);
 }
 
-function facts(pairs) {
-  return h("dl", { class: "facts" }, pairs.filter(Boolean).flatMap(([term, ...value]) => [h("dt", {}, term), h("dd", {}, ...value)]));
-}
-
-async function optional(promise) {
-  try {
-    return await promise;
-  } catch (error) {
-    if (error instanceof ApiError) return null;
-    throw error;
-  }
-}
+const facts = factList;
 
 function applicantTask(dossier, elementId) {
   return (dossier.tasks || []).find((task) => task.lane === "applicant" && task.element_id === elementId);

@@ -1,7 +1,7 @@
 // "My dossiers": the applicant's dossiers, newest first (officials see their agency's), with status, submission
 // and due dates; overdue and due-soon rows are marked; paging and a status filter live in the URL.
 import { api, currentUser, requireLogin } from "./api.js";
-import { clear, date, dateTime, h, statusBadge } from "./ui.js";
+import { clear, date, dateTime, h, pagerButtons, statusBadge } from "./ui.js";
 
 const PER_PAGE = 20;
 const names = new Map();
@@ -57,15 +57,7 @@ async function show(filters) {
   document.getElementById("dossier-table").hidden = total === 0;
   clear(document.getElementById("dossier-rows")).append(...found.items.map(row));
   const pager = clear(document.getElementById("pager"));
-  const pages = Math.ceil(total / PER_PAGE);
-  if (pages > 1) {
-    const go = (page) => () => show({ ...filters, page });
-    pager.append(
-      h("button", { type: "button", class: "button-secondary", disabled: filters.page <= 1, onclick: go(filters.page - 1) }, "Trang trước"),
-      h("span", {}, `Trang ${filters.page} / ${pages}`),
-      h("button", { type: "button", class: "button-secondary", disabled: filters.page >= pages, onclick: go(filters.page + 1) }, "Trang sau"),
-    );
-  }
+  pagerButtons(pager, filters.page, Math.ceil(total / PER_PAGE), (page) => show({ ...filters, page }));
 }
 
 async function main() {

@@ -138,3 +138,20 @@ export async function busy(button, work) {
     button.removeAttribute("aria-busy");
   }
 }
+
+/** A <dl class="facts"> of [term, ...value] pairs; falsy pairs are skipped. */
+export function factList(pairs) {
+  return h("dl", { class: "facts" }, pairs.filter(Boolean).flatMap(([term, ...value]) => [h("dt", {}, term), h("dd", {}, ...value)]));
+}
+
+/** "Trang trước / Trang i / n / Trang sau" buttons into `pager` (emptied first); `go(page)` shows a page. */
+export function pagerButtons(pager, page, pages, go) {
+  clear(pager);
+  if (pages <= 1) return pager;
+  pager.append(
+    h("button", { type: "button", class: "button-secondary", disabled: page <= 1, onclick: () => go(page - 1) }, "Trang trước"),
+    h("span", {}, `Trang ${page} / ${pages}`),
+    h("button", { type: "button", class: "button-secondary", disabled: page >= pages, onclick: () => go(page + 1) }, "Trang sau"),
+  );
+  return pager;
+}
