@@ -51,10 +51,9 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-# Four pytest workers (pytest-xdist) on two cores: the browser and live-server tests mostly wait on their
-# servers, so more workers than cores keeps both busy. Every database test has its own SQLite file or schema.
+# One pytest worker per core (pytest-xdist): every database test has its own SQLite file or PostgreSQL schema.
 unit: setup browser
-	$(BIN)/python -m pytest -q -n 4
+	$(BIN)/python -m pytest -q -n auto
 
 test: lint typecheck unit
 
