@@ -121,17 +121,21 @@ def running_server(db_url: str, log_dir: Path, users: Users, password: str) -> I
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: the workers are stopped with it
         )
     server = LiveServer(base, log_path, db_url, password)
     try:
         _wait_healthy(base, process, log_path)
         yield server
     finally:
-        process.send_signal(signal.SIGINT)  # gunicorn's quick shutdown: nothing is in flight any more
+        # Nothing is in flight any more and the database is thrown away: gunicorn's quick shutdown, and the
+        # whole process group killed if it takes longer than a moment.
+        process.send_signal(signal.SIGINT)
         try:
-            process.wait(timeout=30)
+            process.wait(timeout=0.5)
         except subprocess.TimeoutExpired:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
 
 
 def _wait_healthy(base: str, process: subprocess.Popen[bytes], log_path: Path) -> None:

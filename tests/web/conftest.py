@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import _migrate as migrate
+from tests.conftest import migrated_sqlite
 from tests.live import ROOT, LiveServer, running_server
 
 __all__ = ["PASSWORD", "USERS", "LiveServer", "Screens", "Session"]
@@ -47,8 +47,7 @@ def live(tmp_path: Path) -> Iterator[LiveServer]:
     The pages' own tests run on SQLite: what they check is in the pages, and every API they call is tested on
     both databases in tests/api. The cross-role journeys (test_journeys.py) run the pages on both.
     """
-    url = f"sqlite:///{tmp_path / 'motcua-web.db'}"
-    migrate(url)
+    url = migrated_sqlite(tmp_path / "motcua-web.db")
     with running_server(url, tmp_path, USERS, PASSWORD) as server:
         yield server
 
