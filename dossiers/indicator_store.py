@@ -12,7 +12,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, false, func, literal_column, select
+from sqlalchemy import and_, case, false, func, literal_column, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -96,7 +96,11 @@ def monthly_counts(
     """
     d = dossiers.c
     moment = func.coalesce(d.received_at, d.submitted_at)
-    where = [moment >= start, moment < end]
+    # ``start <= moment < end``, spelled per column so that an agency's indexes by reception and by
+    # submission (``ix_dossiers_agency_received``, ``ix_dossiers_agency_submitted``) serve it.
+    received = and_(d.received_at >= start, d.received_at < end)
+    submitted = and_(d.received_at.is_(None), d.submitted_at >= start, d.submitted_at < end)
+    where = [or_(received, submitted)]
     if agency_code is not None:
         where.append(d.agency_code == agency_code)
     flags = _flags(fee_procedures)

@@ -22,6 +22,9 @@ from sqlalchemy import (
 
 from engine.tables import BigId, UTCDateTime, metadata
 
+# Dossiers whose life is not over: every status but the final ones (status.FINAL: 3, 7, 8, 10).
+LIVE_PREDICATE = "status NOT IN (3, 7, 8, 10)"
+
 procedures = Table(
     "procedures",
     metadata,
@@ -93,6 +96,40 @@ dossiers = Table(
         postgresql_where=text("finished_at IS NULL"),
         sqlite_where=text("finished_at IS NULL"),
     ),
+    # The task queue (dossiers/store.py): an agency's live dossiers (not in a final status, about a tenth of
+    # them) in instance order, carrying what the queue filters, orders and counts on, so that the queue is a
+    # merge join of this small index with ``ix_ready_tasks_lane_instance_id``, and never reads the dossiers
+    # an agency finished years ago.
+    Index(
+        "ix_dossiers_live",
+        "agency_code",
+        "instance_id",
+        postgresql_include=["due_at", "procedure_code", "status", "finished_at", "due_soon_at", "overdue_at"],
+        postgresql_where=text(LIVE_PREDICATE),
+        sqlite_where=text(LIVE_PREDICATE),
+    ),
+    # The same by due date: a queue page walks it until the page is full (the earliest due come first).
+    Index(
+        "ix_dossiers_live_due",
+        "agency_code",
+        "due_at",
+        postgresql_include=[
+            "instance_id",
+            "procedure_code",
+            "status",
+            "finished_at",
+            "due_soon_at",
+            "overdue_at",
+        ],
+        postgresql_where=text(LIVE_PREDICATE),
+        sqlite_where=text(LIVE_PREDICATE),
+    ),
+    # An agency's dossiers newest first (officials' GET /dossiers), and of one status; their counts.
+    Index("ix_dossiers_agency_submitted", "agency_code", "submitted_at", "code"),
+    Index("ix_dossiers_agency_status_submitted", "agency_code", "status", "submitted_at", "code"),
+    # The indicators (dossiers/indicator_store.py): an agency's dossiers received in a period (with the index
+    # above for those never received, by submission).
+    Index("ix_dossiers_agency_received", "agency_code", "received_at"),
 )
 
 # Every interval the clock stood still while waiting for the applicant (supplement, payment).

@@ -289,12 +289,33 @@ _DELIVERY = (
 )
 
 
+# The national statuses that end a dossier's processing: 3 not received, 7 withdrawn, 8 stopped, 10 result
+# returned (dossiers.status.FINAL).  They belong on end events only: the officials' queues leave dossiers in
+# these statuses out (that is what lets them read only the live dossiers' indexes), so a waiting task that set
+# one would vanish from every queue.
+FINAL_STATUSES = frozenset({"3", "7", "8", "10"})
+
+
+def _final_status_at_ends(tree: ProcessTree) -> list[Problem]:
+    return [
+        element.problem(
+            f"'{element.id}' sets the final dossier_status {element.properties['dossier_status'].strip()} "
+            f"but is {_a(element.kind)}; only an endEvent may end a dossier (a waiting element with a final "
+            "status would leave every official's queue)"
+        )
+        for element in tree.elements
+        if element.kind != "endEvent"
+        and element.properties.get("dossier_status", "").strip() in FINAL_STATUSES
+    ]
+
+
 # -- the table --------------------------------------------------------------------------------------
 
 _information = _needs(
     "information", "public information on the procedure", _kind(*_TASKS), _lane("applicant")
 )
 _LEVEL_3 = (
+    _final_status_at_ends,
     *_ESCALATION,
     _information,
     _needs(
@@ -314,6 +335,7 @@ _LEVEL_3 = (
 RULES: dict[int, tuple[Rule, ...]] = {
     1: (_information, _information_only),
     2: (
+        _final_status_at_ends,
         *_ESCALATION,
         _information,
         _needs("download", "the download of the blank forms", _kind("userTask"), _lane("applicant")),

@@ -239,3 +239,25 @@ def test_unknown_level_and_unreadable_documents_are_problems() -> None:
     assert problem.message == "unknown level 5; levels are 1, 2, 3, 4"
     problems = check_level([("broken.bpmn", b"<bpmn:definitions"), *bundle(1)], 1)
     assert [p.file for p in problems] == ["broken.bpmn"]
+
+
+def test_a_final_status_on_a_waiting_task_is_rejected() -> None:
+    """Queues leave dossiers in a final status out, so only end events may set one."""
+
+    def change(root: etree._Element) -> None:
+        task = by_id(root, "review")
+        [status] = task.xpath(".//*[local-name()='property'][@name='dossier_status']")
+        status.set("value", "10")
+
+    broken = edited(FRAGMENTS["frag_reception"], change)
+    documents = [level_file(3), broken, *(doc for name, doc in FRAGMENTS.items() if name != "frag_reception")]
+    [problem] = check_level(documents, 3)
+    assert problem.element_id == "review"
+    assert problem.message.startswith("'review' sets the final dossier_status 10 but is a userTask")
+
+
+def test_the_final_statuses_of_the_rules_are_the_domains() -> None:
+    from dossiers.status import FINAL
+    from engine.bpmn_level_rules import FINAL_STATUSES
+
+    assert {str(int(status)) for status in FINAL} == FINAL_STATUSES
