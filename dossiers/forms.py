@@ -109,7 +109,7 @@ class DossierForms:
         """
         dossier = self.dossier(code)
         form_id = declaration_form(self.procedure(dossier["procedure_code"]))
-        data = self.engine.show(dossier["instance_id"])["data"] if dossier["instance_id"] else {}
+        data = self.engine.data(dossier["instance_id"]) if dossier["instance_id"] else {}
         declared = data.get("form_data")
         return {
             "form": dict(self.forms[form_id]) if form_id in self.forms else None,

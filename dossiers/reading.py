@@ -127,7 +127,7 @@ class DossierReading:
         """
         dossier = self.dossier(code)
         procedure = self.typed_procedure(dossier["procedure_code"])
-        data = self.engine.show(dossier["instance_id"])["data"] if dossier["instance_id"] else {}
+        data = self.engine.data(dossier["instance_id"]) if dossier["instance_id"] else {}
         return documents.render(kind, dossier, procedure, data, self.engine.now())
 
 

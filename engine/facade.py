@@ -363,18 +363,36 @@ class Engine(InstanceOps, WakeUps):
             NotFoundError: no such instance.
         """
         now = self.clock.now()
+        return dict(self._read(instance_id, lambda head, wf, uow: instance_view(head, wf, uow, now)))
+
+    def data(self, instance_id: str) -> dict[str, Any]:
+        """Return the current process data of an instance (``views.current_data``): ``show``'s ``data``
+        without the queries for its tasks, waits and history.
+
+        Raises:
+            NotFoundError: no such instance.
+        """
+        return self._read(instance_id, lambda _head, wf, _uow: current_data(wf))
+
+    def _read(self, instance_id: str, use: Callable[[Any, BpmnWorkflow, UnitOfWork], Any]) -> Any:
+        """Call ``use(head, workflow, uow)`` on the current workflow of an instance, read-only.
+
+        A workflow loaded here is offered to the cache: the next unit of work on the instance in this
+        process (typically the task its reader is about to complete) then does not load it again.
+        """
         with self.store.unit_of_work(write=False) as uow:
             head = uow.instance_head(instance_id)
             if head is None:
                 raise NotFoundError(f"Instance {instance_id} does not exist", instance_id=instance_id)
-
-            def view(instance: Instance) -> dict[str, Any]:
-                return instance_view(head, instance.workflow, uow, now)
-
-            result = self.instances.peek(instance_id, head.row_version, view)
-            if result is None:
-                result = instance_view(head, self._load(uow, head).workflow, uow, now)
-        return dict(result)
+            found = self.instances.peek(
+                instance_id, head.row_version, lambda instance: (use(head, instance.workflow, uow),)
+            )
+            if found is not None:
+                return found[0]
+            loaded = self._load(uow, head)
+            result = use(head, loaded.workflow, uow)
+        self.instances.offer(loaded)
+        return result
 
     def tasks(self, instance_id: str | None = None, lane: str | None = None) -> list[dict[str, Any]]:
         """Return ready user tasks, oldest first, optionally of one instance or one lane."""

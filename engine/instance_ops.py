@@ -262,7 +262,7 @@ class InstanceOps:
                     message_name=name,
                 )
             waiting.extend(rows)
-            return str(rows[0].instance_id), None
+            return str(rows[0].instance_id), int(rows[0].row_version)
 
         def act(instance: Instance, log: UnitLog) -> None:
             task = task_by_id(instance.workflow, waiting[0].task_id)

@@ -22,6 +22,7 @@ from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from .errors import HandlerError, MotcuaError, ScriptError
 from .projection import DUE_AT, RETRY_AT, timer_due_at
@@ -231,6 +232,9 @@ def advance(workflow: BpmnWorkflow, log: UnitLog, policy: RetryPolicy) -> None:
             align_timers(workflow, log.now)
             return
         except Exception as exc:
+            outage = database_outage(exc)
+            if outage is not None:
+                raise outage from exc  # nothing of this unit is kept; the caller (or its client) tries again
             error = domain_error(exc)
             task = current[0] if current else None
             if task is None or not task.has_state(TaskState.ERROR):
@@ -292,6 +296,25 @@ def handle_failure(task: Task, error: MotcuaError, log: UnitLog, policy: RetryPo
     )
 
 
+def database_outage(exc: BaseException) -> BaseException | None:
+    """The lost or refused database connection behind an exception raised through SpiffWorkflow, if any.
+
+    A timer function or a handler that reads the database while PostgreSQL restarts is no failure of the
+    process: it must neither become an incident or a retry of the task, nor a ``ScriptError`` (an HTTP 422
+    that a client does not retry, with the driver's message in it), but the error itself, so that the unit
+    of work rolls back and the request or the job is tried again.
+    """
+    seen: set[int] = set()
+    node: BaseException | None = exc
+    while node is not None and id(node) not in seen:
+        if isinstance(node, OperationalError | InterfaceError):
+            return node
+        seen.add(id(node))
+        inner = getattr(node, "exception", None)
+        node = inner if isinstance(inner, BaseException) else (node.__cause__ or node.__context__)
+    return None
+
+
 def domain_error(exc: BaseException) -> MotcuaError:
     """Find the domain error behind an exception raised through SpiffWorkflow, or wrap it."""
     seen: set[int] = set()
@@ -327,6 +350,21 @@ class InstanceCache:
     def put(self, instance: Instance) -> None:
         """Return an instance after a successful commit."""
         with self._lock:
+            self._items[instance.id] = instance
+            self._items.move_to_end(instance.id)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def offer(self, instance: Instance) -> None:
+        """Cache an instance that a read-only unit of work loaded, unless a version as new is cached.
+
+        An older version may still win a race with a writer of this process that commits meanwhile (the
+        writer's ``put`` then replaces it); every checkout compares row versions, so it is never used stale.
+        """
+        with self._lock:
+            cached = self._items.get(instance.id)
+            if cached is not None and cached.row_version >= instance.row_version:
+                return
             self._items[instance.id] = instance
             self._items.move_to_end(instance.id)
             while len(self._items) > self.size:

@@ -10,18 +10,29 @@ Format history (``STATE_FORMAT``), each step a named function in ``MIGRATIONS``:
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from datetime import date, time
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
-from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
+from SpiffWorkflow.bpmn.serializer.default.workflow import (
+    BpmnSubWorkflowConverter,
+    BpmnWorkflowConverter,
+    TaskConverter,
+    WorkflowConverter,
+)
 from SpiffWorkflow.bpmn.serializer.migration.version_migration import MIGRATIONS as SPIFF_MIGRATIONS
 from SpiffWorkflow.bpmn.serializer.workflow import VERSION as SPIFF_VERSION
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
+from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
+from SpiffWorkflow.bpmn.util.subworkflow import BpmnSubWorkflow
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.task import Task
+from SpiffWorkflow.util.deep_merge import DeepMerge
 from SpiffWorkflow.util.task import TaskState
 
 from .errors import MotcuaError
@@ -40,7 +51,69 @@ class StateFormatError(MotcuaError):
     code = "state_format_unsupported"
 
 
-class SpeclessWorkflowConverter(BpmnWorkflowConverter):
+@functools.lru_cache(maxsize=8192)
+def _uuid(text: str) -> UUID:
+    """Parse a task id; each id is read about three times per load (the task, its parent, its children)."""
+    return UUID(text)
+
+
+class _UuidKeys:
+    """Restores mappings keyed by task id through ``_uuid`` (SpiffWorkflow calls ``UUID`` on every key)."""
+
+    registry: Any
+
+    def mapping_from_dict(
+        self, mapping: dict[str, Any], key_class: Any = None, **kwargs: Any
+    ) -> dict[Any, Any]:
+        restore = self.registry.restore
+        if key_class is UUID:
+            return {_uuid(k): restore(v, **kwargs) for k, v in mapping.items()}
+        if key_class is None:
+            return {k: restore(v, **kwargs) for k, v in mapping.items()}
+        return {key_class(k): restore(v, **kwargs) for k, v in mapping.items()}
+
+
+class FastTaskConverter(_UuidKeys, TaskConverter):
+    """SpiffWorkflow's task converter, restoring the same tasks with less work.
+
+    Loading a stored workflow is the cost of every unit of work that does not find its instance in memory
+    (another API worker served the previous step), and it grows with the history: most stored tasks are
+    finished ones whose ``internal_data`` and ``data`` are empty and whose ids repeat as parent and children
+    of their neighbours.  Empty values skip the registry's recursive restore; ids are parsed once.
+    """
+
+    def from_dict(self, dct: dict[str, Any], workflow: Any) -> Task:
+        task_spec = workflow.spec.task_specs.get(dct["task_spec"])
+        task = self.target_class(workflow, task_spec, state=dct["state"], id=_uuid(dct["id"]))
+        parent = dct["parent"]
+        task._parent = _uuid(parent) if parent is not None else None
+        task._children = [_uuid(child) for child in dct["children"]]
+        task.last_state_change = dct["last_state_change"]
+        task.triggered = dct["triggered"]
+        internal = dct["internal_data"]
+        task.internal_data = self.registry.restore(internal) if internal else {}
+        if isinstance(task_spec, CatchingEvent) and task.has_state(TaskState.WAITING):
+            task.workflow.top_workflow.event_manager.add_task(task)
+        delta = dct.get("delta")
+        if delta and task.parent is not None:
+            data = DeepMerge.merge({}, task.parent.data)
+            updates = delta.get("updates")
+            if updates:
+                data.update(self.registry.restore(updates))
+            for key in delta.get("deletions", ()):
+                data.pop(key, None)
+        else:
+            stored = dct["data"]
+            data = self.registry.restore(stored) if stored else {}
+        task.data = data
+        return task
+
+
+class FastSubWorkflowConverter(_UuidKeys, BpmnSubWorkflowConverter):
+    """SpiffWorkflow's call-activity workflow converter with task ids parsed once (``_uuid``)."""
+
+
+class SpeclessWorkflowConverter(_UuidKeys, BpmnWorkflowConverter):
     """Converts a top-level workflow without its specs; they are given back at restore time."""
 
     def to_dict(self, workflow: BpmnWorkflow) -> dict[str, Any]:
@@ -60,10 +133,8 @@ class SpeclessWorkflowConverter(BpmnWorkflowConverter):
         if spec is None:
             return super().from_dict(dct)
         workflow = workflow_class(spec, subprocess_specs or {}, deserializing=True, **workflow_kwargs)
-        from uuid import UUID
-
         workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
-        workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
+        workflow.task_tree = workflow.tasks.get(_uuid(dct["root"]))
         self.set_default_attributes(workflow, dct)
         self.subprocesses_from_dict(dct["subprocesses"], workflow)
         workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
@@ -81,6 +152,8 @@ def build_serializer() -> BpmnWorkflowSerializer:
     """Return a SpiffWorkflow serializer for specs and spec-less workflow state."""
     config = serializer_config()
     config[BpmnWorkflow] = SpeclessWorkflowConverter
+    config[BpmnSubWorkflow] = FastSubWorkflowConverter
+    config[Task] = FastTaskConverter
     registry = BpmnWorkflowSerializer.configure(config)
     _register_value_types(registry)
     return BpmnWorkflowSerializer(registry)
@@ -211,11 +284,35 @@ class StateCodec:
         spiff_version = dct.get("spiff", SPIFF_VERSION)
         if spiff_version != SPIFF_VERSION and spiff_version in SPIFF_MIGRATIONS:
             SPIFF_MIGRATIONS[spiff_version](wf_dct)
+        # Taken before restoring: SpiffWorkflow pops each subprocess out of the dict as it restores it.
+        stored = [wf_dct["tasks"], *(sub["tasks"] for sub in wf_dct.get("subprocesses", {}).values())]
         restore = self.registry.convert_from_dict[self.registry.typenames[BpmnWorkflow]]
         workflow: BpmnWorkflow = restore(
             wf_dct, spec=spec, subprocess_specs=subprocess_specs, **workflow_kwargs
         )
+        self._seed_fragments(workflow, stored)
         return workflow
+
+    def _seed_fragments(self, workflow: BpmnWorkflow, stored: list[dict[str, Any]]) -> None:
+        """Cache the JSON of the finished tasks just read, as ``dumps`` would have cached it.
+
+        A workflow loaded from the database (another process served its previous step) would otherwise
+        convert every finished task again at its next save: the stored dict of a finished task is what
+        converting it gives, so encoding that dict is enough, and several times cheaper.
+        """
+        by_id: dict[str, dict[str, Any]] = {}
+        for tasks in stored:
+            by_id.update(tasks)
+        encode = self._encoder.encode
+        cache: dict[Any, tuple[Any, str]] = {}
+        for wf in (workflow, *workflow.subprocesses.values()):
+            for task_id, task in wf.tasks.items():
+                if task.state & _FINISHED:
+                    text_id = str(task_id)
+                    body = by_id.get(text_id)
+                    if body is not None:
+                        cache[task_id] = ((task.state, task.last_state_change), f'"{text_id}":{encode(body)}')
+        setattr(workflow, _CACHE_ATTR, cache)
 
 
 # Named upgrades of the stored format: MIGRATIONS[n] turns format n into n + 1.

@@ -260,9 +260,14 @@ class UnitOfWork(WakeUpQueries):
         return self.conn.execute(query).all()
 
     def find_subscriptions(self, message_name: str, correlation: dict[str, Any]) -> list[AnyRow]:
-        """Return subscriptions to ``message_name`` whose correlation contains every given value."""
-        s, k = t.message_subscriptions, t.subscription_keys
-        query = select(s).where(s.c.message_name == message_name)
+        """Return subscriptions to ``message_name`` whose correlation contains every given value, each with
+        its instance's ``row_version`` (so that delivery finds a cached instance without another query)."""
+        s, k, i = t.message_subscriptions, t.subscription_keys, t.instances
+        query = (
+            select(s, i.c.row_version)
+            .join(i, i.c.id == s.c.instance_id)
+            .where(s.c.message_name == message_name)
+        )
         items = sorted(correlation.items())
         if items:
             name, value = items[0]
