@@ -8,7 +8,7 @@ WEB_STAMP := web/node_modules/.installed-stamp
 # Browser tests drive Debian's Chromium (never a browser build downloaded by a test tool).
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: setup run test lint typecheck unit bench clean browser
+.PHONY: setup run test lint typecheck unit bench clean browser nginx fault-test cluster-demo
 
 setup: $(STAMP) $(WEB_STAMP)
 
@@ -59,6 +59,21 @@ test: lint typecheck unit
 
 bench: setup
 	$(BIN)/python bench/engine_overhead.py
+
+# Debian's nginx for the cluster demonstration, once per machine (as root, or through sudo).
+nginx:
+	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || { \
+		SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+		$$SUDO apt-get install -y --no-install-recommends nginx-light >/dev/null \
+		|| { $$SUDO apt-get update >/dev/null && $$SUDO apt-get install -y --no-install-recommends nginx-light >/dev/null; }; }
+
+# Both make a PostgreSQL of their own with the machine's server binaries (Debian: postgresql), never the
+# shared one: the fault test kills servers, workers and that PostgreSQL under load and exits 1 on any loss.
+fault-test: setup
+	$(BIN)/python bench/fault_test.py
+
+cluster-demo: setup nginx
+	$(BIN)/python bench/cluster.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache *.egg-info
