@@ -10,6 +10,7 @@ from flask_smorest import Api as SmorestApi
 from flask_smorest.utils import prepare_response
 from sqlalchemy import text
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from accounts.service import Accounts
 from dossiers.service import DossierService
@@ -99,6 +100,10 @@ def create_app(
     app.extensions["motcua.engine"] = engine
     app.extensions["motcua.dossiers"] = dossiers
     app.extensions["motcua.accounts"] = accounts
+    if settings.proxy_hops:
+        hops = settings.proxy_hops  # the client address and scheme are the ones the nearest proxy saw
+        proxied = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+        app.wsgi_app = proxied  # type: ignore[method-assign]
     register_error_handlers(app)
     app.before_request(auth.load_principal)
     api = Api(app)

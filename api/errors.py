@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, Response, json, request
+from flask import Flask, Response, current_app, json, request
 from marshmallow import INCLUDE, Schema, fields
+from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from engine.errors import (
@@ -136,7 +137,26 @@ def refuse_nul_bytes() -> None:
         raise ValidationError("A form field contains a NUL byte", {"_form": ["NUL bytes are not allowed"]})
 
 
+# Seconds a client is asked to wait before retrying while the database cannot be reached.
+DATABASE_RETRY_AFTER = 2
+
+
+def database_unavailable(error: Exception) -> Response:
+    """The database could not be reached or dropped the connection (a restart, a failover): nothing of the
+    request was committed, so the client may send it again (with the same Idempotency-Key) after a moment."""
+    current_app.logger.warning("database unavailable: %s", str(error).splitlines()[0][:300])
+    return problem(
+        503,
+        "Service unavailable",
+        "The database cannot be reached at the moment; nothing was saved. Try again shortly.",
+        {"Retry-After": str(DATABASE_RETRY_AFTER)},
+        code="database_unavailable",
+    )
+
+
 def register_error_handlers(app: Flask) -> None:
     """Install the handlers that turn domain errors into problem documents."""
     app.register_error_handler(MotcuaError, domain_problem)
+    app.register_error_handler(OperationalError, database_unavailable)
+    app.register_error_handler(InterfaceError, database_unavailable)
     app.before_request(refuse_nul_bytes)

@@ -153,9 +153,9 @@ class Task(MethodView):
     @blp.doc(security=[{"bearer": []}])
     def get(self, task_id: str) -> Any:
         """One ready task with the JSON Schema of the form it asks for; its ETag guards the completion."""
-        task, dossier = context.dossiers().task_with_dossier(task_id)
+        found = context.dossiers().task_context(task_id)
+        task, dossier = found.task, found.dossier
         check_act(principal(), dossier, task["lane"])
-        version = context.dossiers().instance_version(task["instance_id"])
         return (
             {
                 **task,
@@ -167,7 +167,7 @@ class Task(MethodView):
                 "form": context.dossiers().form_schema_for(task, dossier),
             },
             200,
-            {"ETag": f'"{version}"'},
+            {"ETag": f'"{found.row_version}"'},
         )
 
 
@@ -178,11 +178,11 @@ class Complete(MethodView):
     @blp.doc(security=[{"bearer": []}])
     def post(self, body: dict[str, Any], task_id: str) -> dict[str, Any]:
         """Complete a task with its form data (checked against the form schema); 409 if no longer ready."""
-        task, dossier = context.dossiers().task_with_dossier(task_id)
+        found = context.dossiers().task_context(task_id)
         who = principal()
-        check_act(who, dossier, task["lane"])
+        check_act(who, found.dossier, found.task["lane"])
         result: dict[str, Any] = context.dossiers().complete_task(
-            task_id, body["data"], actor=who.username, expected_version=_if_match()
+            task_id, body["data"], actor=who.username, expected_version=_if_match(), known=found
         )
         return result
 
@@ -205,9 +205,9 @@ class Claim(MethodView):
     @blp.doc(security=[{"bearer": []}])
     def post(self, args: dict[str, Any], task_id: str) -> dict[str, Any]:
         """Take a task to work on it; 409 if someone else has it (leaders may ``force`` a takeover)."""
-        task, dossier = context.dossiers().task_with_dossier(task_id)
+        found = context.dossiers().task_context(task_id)
         who = principal()
-        check_act(who, dossier, task["lane"])
+        check_act(who, found.dossier, found.task["lane"])
         force = bool(args["force"]) and who.has("leader", "admin")
         claim: dict[str, Any] = context.dossiers().engine.claim_task(task_id, who.username, force=force)
         return claim
@@ -220,8 +220,8 @@ class Unclaim(MethodView):
     @blp.doc(security=[{"bearer": []}])
     def post(self, args: dict[str, Any], task_id: str) -> None:
         """Give a task back to the queue (someone else's only with ``force``, for leaders)."""
-        task, dossier = context.dossiers().task_with_dossier(task_id)
+        found = context.dossiers().task_context(task_id)
         who = principal()
-        check_act(who, dossier, task["lane"])
+        check_act(who, found.dossier, found.task["lane"])
         force = bool(args["force"]) and who.has("leader", "admin")
         context.dossiers().engine.unclaim_task(task_id, who.username, force=force)

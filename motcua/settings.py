@@ -10,6 +10,9 @@
 | MOTCUA_INSTANCE_CACHE | 2000 | live instances kept in memory per process |
 | MOTCUA_WORKFLOWS_DIR | <root>/workflows | the bundled procedures and BPMN |
 | MOTCUA_HOST / MOTCUA_PORT | 127.0.0.1 / 8000 | where `motcua serve` listens |
+| MOTCUA_THREADS | 4 | request threads in each `motcua serve` worker process (gunicorn gthread) |
+| MOTCUA_ACCESS_LOG | on | gunicorn's access log on stdout (off: a reverse proxy in front already logs) |
+| MOTCUA_PROXY_HOPS | 0 | proxies in front whose X-Forwarded-For/-Proto/-Host are believed (1 behind nginx) |
 """
 
 from __future__ import annotations
@@ -40,6 +43,12 @@ class Settings:
     workflows_dir: Path = ROOT / "workflows"
     host: str = "127.0.0.1"
     port: int = 8000
+    threads: int = 4
+    access_log: bool = True
+    # Reverse proxies in front of `motcua serve` whose X-Forwarded-* headers are believed: the client's
+    # address (login throttling, visitor counts, the IP sent to VNPay) is the one the nearest proxy saw.
+    # 0 (default): no header is believed, so a client cannot forge its address when nothing is in front.
+    proxy_hops: int = 0
     # Background work (see motcua/scheduler.py).  ``scheduler`` off: ``motcua serve`` runs no jobs
     # (a separate ``motcua worker`` does); unit tests build apps without it.
     scheduler: bool = True
@@ -81,12 +90,17 @@ class Settings:
                     f"{name} must be a number, got {raw!r}", {name: ["not a number"]}
                 ) from exc
 
-        def positive(name: str, default: float) -> float:
-            value = number(name, default)
+        def positive(name: str, default: float, kind: type = float) -> float:
+            value = number(name, default, kind)
             if value <= 0:
                 raise ValidationError(f"{name} must be positive, got {value}", {name: ["must be positive"]})
             return value
 
+        hops = number("MOTCUA_PROXY_HOPS", 0, int)
+        if hops < 0:
+            raise ValidationError(
+                f"MOTCUA_PROXY_HOPS must be 0 or more, got {hops}", {"MOTCUA_PROXY_HOPS": ["negative"]}
+            )
         return cls(
             database_url=env.get("MOTCUA_DATABASE_URL") or _default_database_url(),
             script_time_limit=number("MOTCUA_SCRIPT_TIME_LIMIT", 2.0),
@@ -97,6 +111,9 @@ class Settings:
             workflows_dir=Path(env.get("MOTCUA_WORKFLOWS_DIR") or ROOT / "workflows"),
             host=env.get("MOTCUA_HOST") or "127.0.0.1",
             port=int(number("MOTCUA_PORT", 8000, int)),
+            threads=int(positive("MOTCUA_THREADS", 4, int)),
+            access_log=_switch(env, "MOTCUA_ACCESS_LOG", default=True),
+            proxy_hops=int(hops),
             scheduler=_switch(env, "MOTCUA_SCHEDULER", default=True),
             scheduler_tick=positive("MOTCUA_SCHEDULER_TICK", 1.0),
             timer_lease=positive("MOTCUA_TIMER_LEASE", 30.0),
