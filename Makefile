@@ -8,7 +8,8 @@ WEB_STAMP := web/node_modules/.installed-stamp
 # Browser tests drive Debian's Chromium (never a browser build downloaded by a test tool).
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: setup run test lint typecheck unit bench clean browser nginx fault-test cluster-demo
+.PHONY: setup run test lint typecheck unit bench bench-http bench-queue bench-timers clean browser nginx \
+	fault-test cluster-demo
 
 setup: $(STAMP) $(WEB_STAMP)
 
@@ -57,8 +58,21 @@ unit: setup browser
 
 test: lint typecheck unit
 
+# Benchmarks (docs/PERFORMANCE.md): each prints its figures and the ratio to its reference measured in the
+# same run.  They use the PostgreSQL of MOTCUA_TEST_POSTGRES_URL's server (own schemas or databases).
 bench: setup
 	$(BIN)/python bench/engine_overhead.py
+	$(BIN)/python bench/history_growth.py
+
+bench-http: setup
+	$(BIN)/python bench/http_load.py
+
+# Seeds 1,000,000 dossiers into the database motcua_bench once (~20 min, ~10 GB); later runs reuse it.
+bench-queue: setup
+	$(BIN)/python bench/queue_scale.py --reuse
+
+bench-timers: setup
+	$(BIN)/python bench/timer_lag.py
 
 # Debian's nginx for the cluster demonstration, once per machine (as root, or through sudo).
 nginx:

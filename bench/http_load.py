@@ -60,32 +60,14 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import create_engine, text  # noqa: E402
 
 from bench._http import Connection, Phase, Sample, cpu_of, run_phase, summarise, timed  # noqa: E402
+from bench.fault_test import motcua  # noqa: E402
+from tests.dossiers.conftest import APPLICANT, COPY_FORM  # noqa: E402
 
 DATABASE = "motcua_http"
 SERVER_URL = "postgresql+psycopg://postgres@127.0.0.1:5432"
 PROCEDURE = "2.000815"  # level 3, agency 000.01.01.H26 (the demo officials' agency)
-APPLICANT = {
-    "name": "Nguyễn Thị Hương",
-    "id_number": "001190012345",
-    "address": "12 Tràng Tiền, Hoàn Kiếm, Hà Nội",
-    "phone": "0912345678",
-    "email": "huong.nguyen@example.vn",
-}
-DECLARATION = {
-    "ho_ten": "Nguyễn Thị Hương",
-    "loai_giay_to": "Thẻ căn cước",
-    "so_giay_to": "001190012345",
-    "giay_to": [
-        {
-            "ten_giay_to": "Bằng tốt nghiệp đại học",
-            "nguon_goc": "Cơ quan, tổ chức có thẩm quyền của Việt Nam",
-            "so_trang": 1,
-            "so_ban_sao": 2,
-        }
-    ],
-}
 SUBMISSION = json.dumps(
-    {"procedure_code": PROCEDURE, "applicant": APPLICANT, "form_data": DECLARATION}, ensure_ascii=False
+    {"procedure_code": PROCEDURE, "applicant": APPLICANT, "form_data": COPY_FORM}, ensure_ascii=False
 ).encode()
 REVIEW = json.dumps({"data": {"decision": "accept"}}).encode()
 SCENARIOS = ("healthz", "submit", "read", "queue", "task")
@@ -126,21 +108,6 @@ def reset_database(server_url: str, name: str) -> str:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
     return f"{server_url}/{name}"
-
-
-def motcua(env: dict[str, str], *args: str) -> Any:
-    """Run a ``motcua`` command with ``--json`` and return what it printed."""
-    done = subprocess.run(
-        [sys.executable, "-m", "motcua.cli", *args, "--json"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"motcua {' '.join(args)} failed:\n{done.stderr}")
-    return json.loads(done.stdout)
 
 
 def seed(env: dict[str, str]) -> dict[str, str]:

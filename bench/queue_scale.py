@@ -61,6 +61,7 @@ from motcua.bundle import bundled_bpmn  # noqa: E402
 from motcua.schema import upgrade  # noqa: E402
 from motcua.settings import Settings  # noqa: E402
 from motcua.wiring import build_dossiers, build_engine  # noqa: E402
+from tests.dossiers.conftest import APPLICANT, COPY_FORM, LLTP_FORM  # noqa: E402
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/motcua_bench"
 TARGET_MS = 50.0
@@ -86,44 +87,7 @@ AGENCIES = ["000.01.01.H26", "000.00.14.H26"] + [f"000.01.{k:02d}.H26" for k in 
 LANE_USERS = {"tiepnhan": ["reception"], "chuyenvien": ["specialist"], "lanhdao": ["leader"]}
 LANE_USERS["canbo"] = ["reception", "specialist", "leader"]
 
-APPLICANT = {
-    "name": "Nguyễn Thị Hương",
-    "id_number": "001190012345",
-    "address": "12 Tràng Tiền, Hoàn Kiếm, Hà Nội",
-    "phone": "0912345678",
-    "email": "huong.nguyen@example.vn",
-}
-FORMS: dict[str, dict[str, Any]] = {
-    "2.000815": {
-        "ho_ten": "Nguyễn Thị Hương",
-        "loai_giay_to": "Thẻ căn cước",
-        "so_giay_to": "001190012345",
-        "giay_to": [
-            {
-                "ten_giay_to": "Bằng tốt nghiệp đại học",
-                "nguon_goc": "Cơ quan, tổ chức có thẩm quyền của Việt Nam",
-                "so_trang": 1,
-                "so_ban_sao": 2,
-            }
-        ],
-    },
-    "2.000488": {
-        "ho_ten": "Nguyễn Thị Hương",
-        "gioi_tinh": "Nữ",
-        "ngay_sinh": "1990-05-17",
-        "noi_sinh": "Hà Nội",
-        "quoc_tich": "Việt Nam",
-        "loai_giay_to": "Thẻ căn cước",
-        "so_giay_to": "001190012345",
-        "noi_thuong_tru": "12 Tràng Tiền, Hoàn Kiếm, Hà Nội",
-        "qua_trinh_cu_tru": [{"tu_thang_nam": "05/2004", "den_thang_nam": "nay", "noi_cu_tru": "Hà Nội"}],
-        "tinh_trang_an_tich": "Không có án tích",
-        "loai_phieu": "Phiếu số 1",
-        "muc_dich": "Bổ sung hồ sơ xin việc",
-        "so_luong_phieu": 1,
-        "cam_doan": True,
-    },
-}
+FORMS: dict[str, dict[str, Any]] = {"2.000815": COPY_FORM, "2.000488": LLTP_FORM}
 TEMPLATE_OWNER = "bench-template-owner"
 
 

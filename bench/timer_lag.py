@@ -95,7 +95,8 @@ def seed_pending(engine: Engine, total: int) -> None:
                 "INSERT INTO timers (task_id, instance_id, element_id, kind, due_at) "
                 "SELECT gen_random_uuid()::text, i.id, 'wait', 'timer', "
                 "now() + interval '1 day' + random() * interval '29 days' "
-                "FROM instances i LEFT JOIN timers t ON t.instance_id = i.id WHERE t.task_id IS NULL"
+                "FROM instances i LEFT JOIN timers t ON t.instance_id = i.id "
+                "WHERE t.task_id IS NULL AND i.completed_at IS NULL"  # not those an earlier size fired
             )
         )
     with engine.store.engine.connect() as conn:
