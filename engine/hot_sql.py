@@ -28,6 +28,7 @@ _INSERT_READY = (
     "INSERT INTO ready_tasks (id, instance_id, element_id, title, lane, form_ref, created_at) "
     "VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
+_INSERT_TIMER = "INSERT INTO timers (task_id, instance_id, element_id, kind, due_at) VALUES (?, ?, ?, ?, ?)"
 _INSERT_AUDIT = (
     "INSERT INTO audit (instance_id, task_id, element_id, action, actor, at, details) "
     "VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -138,6 +139,23 @@ class HotSQL:
                     r["form_ref"],
                     self.timestamp(r["created_at"]),
                 )
+                for r in rows
+            ],
+        )
+        cursor.close()
+
+    def delete_timers(self, task_ids: Sequence[str]) -> None:
+        """Delete wake-up rows (timers, retries) by task id."""
+        marks = ", ".join("?" * len(task_ids))
+        self._run(f"DELETE FROM timers WHERE task_id IN ({marks})", tuple(task_ids)).close()  # noqa: S608
+
+    def insert_timers(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert wake-up rows (dicts with task_id, instance_id, element_id, kind and due_at), unclaimed."""
+        cursor = self._raw.cursor()
+        cursor.executemany(
+            self._sql(_INSERT_TIMER),
+            [
+                (r["task_id"], r["instance_id"], r["element_id"], r["kind"], self.timestamp(r["due_at"]))
                 for r in rows
             ],
         )

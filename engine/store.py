@@ -196,6 +196,7 @@ class UnitOfWork(WakeUpQueries):
                 self.hot.clear_projection(instance_id)
                 old = EMPTY_PROJECTION
             self._sync_ready(instance_id, old.ready_tasks, new.ready_tasks)
+            self._sync_timers(instance_id, old.timers, new.timers)
             if audit:
                 self.hot.insert_audit(audit)
         if cursor.rowcount != 1:
@@ -203,7 +204,6 @@ class UnitOfWork(WakeUpQueries):
                 "The instance was changed by another writer; reload it and try again",
                 instance_id=instance_id,
             )
-        self._sync_timers(instance_id, old.timers, new.timers)
         self._sync_subscriptions(instance_id, old.subscriptions, new.subscriptions)
 
     def start_request(self, owner: str, key: str) -> AnyRow | None:
@@ -296,16 +296,18 @@ class UnitOfWork(WakeUpQueries):
             self.hot.insert_ready(added)
 
     def _sync_timers(self, instance_id: str, old: dict[str, Any], new: dict[str, Any]) -> None:
+        # On the hot path (and in the PostgreSQL pipeline): a unit of work that starts or ends a timer
+        # writes it here, and SQLAlchemy's per-statement cost would be most of the write.
         changed = [task_id for task_id, row in old.items() if new.get(task_id) != row]
         if changed:
-            self.conn.execute(delete(t.timers).where(t.timers.c.task_id.in_(changed)))
+            self.hot.delete_timers(changed)
         added = [
             dict(row, task_id=task_id, instance_id=instance_id)
             for task_id, row in new.items()
             if old.get(task_id) != row
         ]
         if added:
-            self.conn.execute(insert(t.timers), added)
+            self.hot.insert_timers(added)
 
     def _sync_subscriptions(self, instance_id: str, old: dict[Any, Any], new: dict[Any, Any]) -> None:
         s, k = t.message_subscriptions, t.subscription_keys
