@@ -338,6 +338,14 @@ WHERE b.is_open
 ORDER BY b.seq
 """
 
+# The open tasks with their agency, as the dossier tracker keeps them for the copies' ready tasks.
+OPEN_TASKS_SQL = """
+INSERT INTO dossier_tasks (task_id, instance_id, agency_code, lane)
+SELECT r.id, r.instance_id, d.agency_code, r.lane
+FROM ready_tasks r JOIN dossiers d ON d.instance_id = r.instance_id
+WHERE NOT EXISTS (SELECT 1 FROM dossier_tasks o WHERE o.task_id = r.id)
+"""
+
 CLAIMS_SQL = """
 INSERT INTO task_claims (task_id, instance_id, claimed_by, claimed_at)
 SELECT r.id, r.instance_id, 'bench-' || r.lane || '-' || (1 + floor(b.rc * 5)::int),
@@ -397,7 +405,7 @@ def bulk_seed(engine: SqlEngine, total: int, open_count: int, chunk: int = 50_00
         rate = done / (time.perf_counter() - began)
         print(f"  {done:>9,} dossiers and instances copied ({rate:,.0f}/s)", flush=True)
     with engine.begin() as conn:
-        for statement in (TASKS_SQL, CLAIMS_SQL, PAUSES_SQL, COUNTERS_SQL):
+        for statement in (TASKS_SQL, OPEN_TASKS_SQL, CLAIMS_SQL, PAUSES_SQL, COUNTERS_SQL):
             conn.execute(text(statement))
         conn.execute(text("CREATE TABLE bench_seed (total bigint, open bigint, seeded_at timestamptz)"))
         conn.execute(text("INSERT INTO bench_seed VALUES (:t, :o, now())"), {"t": total, "o": open_count})

@@ -7,14 +7,22 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, insert, literal_column, or_, select, update
+from sqlalchemy import and_, delete, insert, literal_column, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from .calendar import CalendarOverrides
 from .status import FINAL, PAUSING
-from .tables import calendar_days, dossier_counters, dossier_handovers, dossier_pauses, dossiers, procedures
+from .tables import (
+    calendar_days,
+    dossier_counters,
+    dossier_handovers,
+    dossier_pauses,
+    dossier_tasks,
+    dossiers,
+    procedures,
+)
 
 Row = Any
 _JSON_COLUMNS = ("applicant", "supplement_items", "apology")
@@ -320,7 +328,11 @@ def task_queue(
     from engine.tables import ready_tasks, task_claims
 
     conditions = _queue_conditions(where)
-    total = conn.execute(select(func.count()).select_from(_queue_source()).where(*conditions)).scalar_one()
+    if _agency_lanes_only(where):
+        total = sum(row.total for row in conn.execute(_open_task_totals(where)))
+    else:
+        counted = select(func.count()).select_from(_queue_source()).where(*conditions)
+        total = conn.execute(counted).scalar_one()
     if offset >= total:
         return [], int(total)
     keys = (dossiers.c.due_at, ready_tasks.c.created_at, ready_tasks.c.id.label("task_id"))
@@ -359,13 +371,94 @@ def task_queue(
     return [dict(row._mapping) for row in conn.execute(query)], int(total)
 
 
+def sync_open_tasks(
+    conn: Connection, instance_id: str, agency_code: str, ready: Mapping[str, Mapping[str, Any]]
+) -> None:
+    """Make ``dossier_tasks`` hold exactly the ready tasks ``ready`` (task id -> row with its lane) of a
+    dossier's instance, in the caller's transaction."""
+    t = dossier_tasks.c
+    have = set(conn.execute(select(t.task_id).where(t.instance_id == instance_id)).scalars())
+    gone = [task_id for task_id in have if task_id not in ready]
+    if gone:
+        conn.execute(delete(dossier_tasks).where(t.task_id.in_(gone)))
+    added = [
+        {"task_id": task_id, "instance_id": instance_id, "agency_code": agency_code, "lane": row.get("lane")}
+        for task_id, row in ready.items()
+        if task_id not in have
+    ]
+    if added:
+        conn.execute(insert(dossier_tasks), added)
+
+
+def _agency_lanes_only(where: Mapping[str, Any]) -> bool:
+    """Whether a queue restriction is an agency's lanes and nothing more (an official's plain queue)."""
+    used = {key for key, value in where.items() if value is not None}
+    return "agency_code" in used and used <= {"agency_code", "lanes"}
+
+
+def _open_task_totals(where: Mapping[str, Any]) -> Any:
+    """Per lane, how many open tasks an agency has (``dossier_tasks`` alone: one index range per lane)."""
+    from sqlalchemy import func
+
+    t = dossier_tasks.c
+    query = select(t.lane, func.count().label("total")).where(t.agency_code == where["agency_code"])
+    if where.get("lanes") is not None:
+        query = query.where(t.lane.in_(where["lanes"]))
+    return query.group_by(t.lane)
+
+
+def _flagged_counts(conn: Connection, where: Mapping[str, Any]) -> dict[str, tuple[int, int]]:
+    """Per lane, (overdue, due soon) open tasks of an agency: its flagged running dossiers
+    (``ix_dossiers_flagged``) joined to their open tasks."""
+    from sqlalchemy import case, func
+
+    d, t = dossiers.c, dossier_tasks.c
+
+    def flagged(deadline: str) -> Any:
+        return func.coalesce(func.sum(case((deadline_condition(deadline), 1), else_=0)), 0)
+
+    query = (
+        select(t.lane, flagged("overdue").label("overdue"), flagged("due_soon").label("due_soon"))
+        .select_from(dossiers.join(dossier_tasks, t.instance_id == d.instance_id))
+        .where(
+            d.agency_code == where["agency_code"],
+            # the index's own predicate, spelled as it is, so that PostgreSQL can prove it
+            d.finished_at.is_(None),
+            or_(d.overdue_at.is_not(None), d.due_soon_at.is_not(None)),
+            _LIVE,
+        )
+        .group_by(t.lane)
+    )
+    if where.get("lanes") is not None:
+        query = query.where(t.lane.in_(where["lanes"]))
+    return {row.lane: (int(row.overdue), int(row.due_soon)) for row in conn.execute(query)}
+
+
 def task_counts(conn: Connection, where: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Count the ready dossier tasks matching ``where`` (as ``task_queue``) per lane, in one grouped query:
+    """Count the ready dossier tasks matching ``where`` (as ``task_queue``) per lane:
     ``{"lane", "total", "overdue", "due_soon"}`` for each lane that has tasks; the deadline counts follow
-    ``deadline_condition`` (the dossier flags of the queue's rows)."""
+    ``deadline_condition`` (the dossier flags of the queue's rows).
+
+    An official's plain counts (an agency and its lanes) read ``dossier_tasks`` and the flagged dossiers
+    only; any other restriction is one grouped query over the ready tasks joined to their dossiers.
+    """
     from sqlalchemy import case, func
 
     from engine.tables import ready_tasks
+
+    if _agency_lanes_only(where):
+        flags = _flagged_counts(conn, where)
+        totals = sorted((row.lane, int(row.total)) for row in conn.execute(_open_task_totals(where)))
+        return [
+            {
+                "lane": lane,
+                "total": total,
+                "overdue": flags.get(lane, (0, 0))[0],
+                "due_soon": flags.get(lane, (0, 0))[1],
+            }
+            for lane, total in totals
+            if total
+        ]
 
     def flagged(deadline: str) -> Any:
         return func.coalesce(func.sum(case((deadline_condition(deadline), 1), else_=0)), 0)

@@ -23,6 +23,7 @@ from sqlalchemy import (
 from engine.tables import BigId, UTCDateTime, metadata
 
 # Dossiers whose life is not over: every status but the final ones (status.FINAL: 3, 7, 8, 10).
+FLAGGED_PREDICATE = "finished_at IS NULL AND (overdue_at IS NOT NULL OR due_soon_at IS NOT NULL)"
 LIVE_PREDICATE = "status NOT IN (3, 7, 8, 10)"
 
 procedures = Table(
@@ -130,6 +131,30 @@ dossiers = Table(
     # The indicators (dossiers/indicator_store.py): an agency's dossiers received in a period (with the index
     # above for those never received, by submission).
     Index("ix_dossiers_agency_received", "agency_code", "received_at"),
+    # An agency's running dossiers marked about to be late or late (the deadline job's flags): the few whose
+    # tasks the officials' counts of overdue and due-soon work look at.
+    Index(
+        "ix_dossiers_flagged",
+        "agency_code",
+        "instance_id",
+        postgresql_include=["due_soon_at", "overdue_at", "status"],
+        postgresql_where=text(FLAGGED_PREDICATE),
+        sqlite_where=text(FLAGGED_PREDICATE),
+    ),
+)
+
+# The open (ready) tasks of each dossier with its receiving agency and lane, kept by the dossier tracker in
+# the engine's own transaction (dossiers/lifecycle.py).  The engine's ready_tasks know no agencies, so
+# without this an agency's queue count joined every ready task of a lane, all agencies together, with the
+# agency's live dossiers; with it an official's counts read only the agency's own entries.
+dossier_tasks = Table(
+    "dossier_tasks",
+    metadata,
+    Column("task_id", String(36), primary_key=True),
+    Column("instance_id", String(36), nullable=False, index=True),
+    Column("agency_code", String(40), nullable=False),
+    Column("lane", String(200)),
+    Index("ix_dossier_tasks_agency_lane", "agency_code", "lane"),
 )
 
 # Every interval the clock stood still while waiting for the applicant (supplement, payment).

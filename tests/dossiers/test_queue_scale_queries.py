@@ -160,9 +160,77 @@ def test_counts_match_the_queue(queue):
             assert counted == listed
 
 
+def _open_tasks(conn: Any) -> set[tuple[Any, ...]]:
+    return {
+        tuple(row)
+        for row in conn.execute(text("SELECT task_id, instance_id, agency_code, lane FROM dossier_tasks"))
+    }
+
+
+def _ready_dossier_tasks(conn: Any) -> set[tuple[Any, ...]]:
+    query = (
+        "SELECT r.id, r.instance_id, d.agency_code, r.lane "
+        "FROM ready_tasks r JOIN dossiers d ON d.instance_id = r.instance_id"
+    )
+    return {tuple(row) for row in conn.execute(text(query))}
+
+
+def test_the_open_tasks_follow_the_ready_tasks_of_every_dossier(queue):
+    """The tracker keeps ``dossier_tasks`` equal to the dossiers' ready tasks through every stage: submitted,
+    answered, refused, accepted, paid, appraised, withdrawn, claimed."""
+    with queue.service.engine.store.engine.connect() as conn:
+        mirrored = _open_tasks(conn)
+        assert mirrored == _ready_dossier_tasks(conn)
+        assert {lane for *_, lane in mirrored} >= {"reception", "specialist", "leader"}
+
+
+def test_the_migration_fills_the_open_tasks_from_the_ready_tasks(queue):
+    from alembic import command
+
+    from motcua.schema import alembic_config, upgrade
+
+    engine = queue.service.engine.store.engine
+    with engine.connect() as conn:
+        before = _open_tasks(conn)
+    config = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0012")
+    upgrade(engine)
+    with engine.connect() as conn:
+        assert _open_tasks(conn) == before == _ready_dossier_tasks(conn)
+
+
+def test_overdue_and_due_soon_counts_follow_the_dossier_flags(queue, clock):
+    """An official's counts (read from the open tasks and the flagged dossiers) equal the flags of the
+    dossiers behind the queue's rows."""
+    official = {"agency_code": "000.00.14.H26", "lanes": ["reception", "specialist", "leader"]}
+    with queue.service.engine.store.engine.begin() as conn:
+        rows = store.task_queue(conn, official, limit=100)[0]
+        codes = sorted({row["dossier_code"] for row in rows})
+        assert len(codes) >= 2
+        store.set_mark(conn, "overdue_at", codes[:1], clock.now())
+        store.set_mark(conn, "due_soon_at", codes[1:2], clock.now())
+    with queue.service.engine.store.engine.connect() as conn:
+        expected: dict[str, dict[str, int]] = {}
+        for row in store.task_queue(conn, official, limit=100)[0]:
+            lane = expected.setdefault(row["lane"], {"total": 0, "overdue": 0, "due_soon": 0})
+            lane["total"] += 1
+            lane["overdue"] += row["overdue_at"] is not None
+            lane["due_soon"] += row["due_soon_at"] is not None and row["overdue_at"] is None
+        counted = {
+            row["lane"]: {k: row[k] for k in ("total", "overdue", "due_soon")}
+            for row in store.task_counts(conn, official)
+        }
+    assert counted == expected
+    assert sum(lane["overdue"] for lane in counted.values()) >= 1
+    assert sum(lane["due_soon"] for lane in counted.values()) >= 1
+
+
 def test_the_queue_can_read_the_live_dossier_index(queue):
     """On PostgreSQL the queue's statements can use ``ix_dossiers_live`` (its predicate is provable from the
-    queries, whatever their parameters) and the official's dossier list an agency index.  The test tables
+    queries, whatever their parameters), the official's counts ``dossier_tasks`` and ``ix_dossiers_flagged``,
+    and the official's dossier list an agency index.  The test tables
     are tiny, so sequential scans and the other agency indexes are ruled out (inside a transaction rolled
     back) to see which index the planner could take; bench/queue_scale.py shows the plans at 1,000,000."""
     engine = queue.service.engine.store.engine
@@ -185,13 +253,31 @@ def test_the_queue_can_read_the_live_dossier_index(queue):
             "due_at",
         ):
             conn.exec_driver_sql(f"DROP INDEX ix_dossiers_{other}")
-        for call in (
-            lambda c: store.task_queue(c, official, limit=20),
-            lambda c: store.task_queue(c, {**official, "deadline": "overdue"}, offset=500, limit=20),
-            lambda c: store.task_counts(c, official),
+        # (statement by statement: the index each can read)
+        for call, indexes in (
+            # an official's plain queue: counted on the agency's open tasks, its page by live due date
+            (
+                lambda c: store.task_queue(c, official, limit=20),
+                ("ix_dossier_tasks_agency_lane", "ix_dossiers_live"),
+            ),
+            # with a filter on the dossier: counted over the live (or the flagged) dossiers
+            (
+                lambda c: store.task_queue(c, {**official, "deadline": "overdue"}, offset=500, limit=20),
+                ("ix_dossiers_live|ix_dossiers_flagged",),
+            ),
+            # the counts: the flagged dossiers, then the open tasks per lane
+            (
+                lambda c: store.task_counts(c, official),
+                (
+                    "ix_dossiers_flagged|ix_dossiers_live|ix_dossier_tasks_agency_lane",
+                    "ix_dossier_tasks_agency_lane",
+                ),
+            ),
         ):
             plans = _explained(conn, call)
-            assert plans and all("ix_dossiers_live" in plan for plan in plans), plans
+            assert len(plans) >= len(indexes), plans
+            for index, plan in zip(indexes, plans, strict=False):
+                assert any(name in plan for name in index.split("|")), (index, plans)
         conn.rollback()
 
 
