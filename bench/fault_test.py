@@ -406,8 +406,15 @@ def pay(client: Client, code: str) -> None:
         ledger.bank_choices += 1
     query = urlsplit(back.headers["Location"]).query
     # The bank repeats its IPN until the merchant answers 00 or 02 (here: once more at least, a duplicate).
-    answer = client.request("GET", f"/api/v1/payments/vnpay/ipn?{query}", auth=False)
-    rsp = answer.json().get("RspCode") if answer is not None and answer.status_code == 200 else None
+    # 99 ("unknown error": the merchant could not record it now, e.g. its database was restarting) asks the
+    # bank to notify again, which it does a moment later, as VNPay does.
+    rsp = None
+    for _ in range(30):
+        answer = client.request("GET", f"/api/v1/payments/vnpay/ipn?{query}", auth=False)
+        rsp = answer.json().get("RspCode") if answer is not None and answer.status_code == 200 else None
+        if rsp != "99":
+            break
+        time.sleep(1.0)
     if rsp in ("00", "02"):
         with ledger.lock:
             ledger.ipns[attempt["txn_ref"]] = {"code": code, "rsp": rsp}
