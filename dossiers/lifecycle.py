@@ -72,7 +72,13 @@ class DossierTracker:
         dossier = store.get_dossier(conn, change.business_key, for_update=True)
         if dossier is None or dossier["instance_id"] not in (None, change.instance_id):
             return
-        store.sync_open_tasks(conn, change.instance_id, dossier["agency_code"], change.projection.ready_tasks)
+        store.sync_open_tasks(
+            conn,
+            change.instance_id,
+            dossier["agency_code"],
+            change.projection.ready_tasks,
+            known=change.previous_ready,
+        )
         updates: dict[str, Any] = {}
         if dossier["instance_id"] is None:
             updates["instance_id"] = change.instance_id

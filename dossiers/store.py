@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, literal_column, or_, select, update
+from sqlalchemy import and_, bindparam, delete, insert, literal_column, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
@@ -371,23 +371,42 @@ def task_queue(
     return [dict(row._mapping) for row in conn.execute(query)], int(total)
 
 
+_OPEN_TASK_IDS = select(dossier_tasks.c.task_id).where(
+    dossier_tasks.c.instance_id == bindparam("instance_id")
+)
+_DELETE_OPEN_TASKS = delete(dossier_tasks).where(
+    dossier_tasks.c.task_id.in_(bindparam("ids", expanding=True))
+)
+_INSERT_OPEN_TASK = insert(dossier_tasks)
+
+
 def sync_open_tasks(
-    conn: Connection, instance_id: str, agency_code: str, ready: Mapping[str, Mapping[str, Any]]
+    conn: Connection,
+    instance_id: str,
+    agency_code: str,
+    ready: Mapping[str, Mapping[str, Any]],
+    known: Collection[str] | None = None,
 ) -> None:
     """Make ``dossier_tasks`` hold exactly the ready tasks ``ready`` (task id -> row with its lane) of a
-    dossier's instance, in the caller's transaction."""
-    t = dossier_tasks.c
-    have = set(conn.execute(select(t.task_id).where(t.instance_id == instance_id)).scalars())
+    dossier's instance, in the caller's transaction.
+
+    ``known``: the ids it holds now when the caller knows them (the engine's previous projection), which
+    saves reading them."""
+    have = (
+        set(known)
+        if known is not None
+        else set(conn.execute(_OPEN_TASK_IDS, {"instance_id": instance_id}).scalars())
+    )
     gone = [task_id for task_id in have if task_id not in ready]
     if gone:
-        conn.execute(delete(dossier_tasks).where(t.task_id.in_(gone)))
+        conn.execute(_DELETE_OPEN_TASKS, {"ids": gone})
     added = [
         {"task_id": task_id, "instance_id": instance_id, "agency_code": agency_code, "lane": row.get("lane")}
         for task_id, row in ready.items()
         if task_id not in have
     ]
     if added:
-        conn.execute(insert(dossier_tasks), added)
+        conn.execute(_INSERT_OPEN_TASK, added)
 
 
 def _agency_lanes_only(where: Mapping[str, Any]) -> bool:

@@ -349,6 +349,13 @@ class Engine(InstanceOps, WakeUps):
             actor=log.actor,
             now=log.now,
             submitted=dict(log.submitted),
+            previous_ready=(
+                frozenset()
+                if instance.row_version == 0
+                else frozenset(instance.projection.ready_tasks)
+                if instance.projection is not None
+                else None
+            ),
         )
         for listener in self.listeners:
             listener(uow.conn, change)

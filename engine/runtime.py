@@ -91,6 +91,9 @@ class InstanceChange:
     # The data given to each user task completed in the unit, by task id: what that person decided, even
     # when ``data`` (the latest task's) comes from another branch.
     submitted: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The ids of the instance's ready tasks before this unit of work (empty for a new instance), or None when
+    # the engine does not know them (the instance was loaded from the database in this unit).
+    previous_ready: frozenset[str] | None = None
 
 
 Listener = Callable[[Connection, InstanceChange], None]

@@ -184,6 +184,20 @@ def test_the_open_tasks_follow_the_ready_tasks_of_every_dossier(queue):
         assert {lane for *_, lane in mirrored} >= {"reception", "specialist", "leader"}
 
 
+def test_the_open_tasks_follow_instances_loaded_from_the_database(desk):
+    """When the engine has not got the instance in memory (another process served the previous step), the
+    tracker reads which open tasks are recorded instead of trusting a previous projection it lacks."""
+    engine = desk.service.engine
+    code = desk.submit(CERTIFIED_COPY)["code"]
+    for element, data in (("information", {}), ("submit_online", {"form_data": COPY_FORM})):
+        engine.instances.take(desk.service.dossier(code)["instance_id"])  # forget it: a cold load follows
+        desk.do(code, element, data, actor="citizen-1")
+    with engine.store.engine.connect() as conn:
+        mirrored = _open_tasks(conn)
+        assert mirrored == _ready_dossier_tasks(conn)
+        assert {lane for *_, lane in mirrored} == {"reception"}
+
+
 def test_the_migration_fills_the_open_tasks_from_the_ready_tasks(queue):
     from alembic import command
 
