@@ -7,7 +7,7 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, insert, literal_column, or_, select, update
+from sqlalchemy import and_, bindparam, case, delete, func, insert, literal_column, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
@@ -93,8 +93,6 @@ def list_dossiers(
 
     ``where`` may hold owner, agency_code and status.
     """
-    from sqlalchemy import func
-
     conditions = [dossiers.c[key] == value for key, value in where.items() if value is not None]
     total = conn.execute(select(func.count()).select_from(dossiers).where(*conditions)).scalar_one()
     query = (
@@ -271,8 +269,6 @@ def add_calendar_day_if_absent(conn: Connection, values: Mapping[str, Any]) -> b
 
 def delete_calendar_day(conn: Connection, day: date) -> bool:
     """Remove the override of a day; return whether there was one."""
-    from sqlalchemy import delete
-
     return bool(conn.execute(delete(calendar_days).where(calendar_days.c.day == day)).rowcount)
 
 
@@ -323,8 +319,6 @@ def task_queue(
     save the counting pass, but PostgreSQL 15 then plans as if it could stop early and reads the whole
     queue by nested loop.)
     """
-    from sqlalchemy import func
-
     from engine.tables import ready_tasks, task_claims
 
     conditions = _queue_conditions(where)
@@ -417,8 +411,6 @@ def _agency_lanes_only(where: Mapping[str, Any]) -> bool:
 
 def _open_task_totals(where: Mapping[str, Any]) -> Any:
     """Per lane, how many open tasks an agency has (``dossier_tasks`` alone: one index range per lane)."""
-    from sqlalchemy import func
-
     t = dossier_tasks.c
     query = select(t.lane, func.count().label("total")).where(t.agency_code == where["agency_code"])
     if where.get("lanes") is not None:
@@ -426,18 +418,18 @@ def _open_task_totals(where: Mapping[str, Any]) -> Any:
     return query.group_by(t.lane)
 
 
+def _flagged(deadline: str) -> Any:
+    """How many of a group's rows have the dossier flag ``deadline`` (``deadline_condition``)."""
+    return func.coalesce(func.sum(case((deadline_condition(deadline), 1), else_=0)), 0)
+
+
 def _flagged_counts(conn: Connection, where: Mapping[str, Any]) -> dict[str, tuple[int, int]]:
     """Per lane, (overdue, due soon) open tasks of an agency: its flagged running dossiers
     (``ix_dossiers_flagged``) joined to their open tasks."""
-    from sqlalchemy import case, func
-
     d, t = dossiers.c, dossier_tasks.c
 
-    def flagged(deadline: str) -> Any:
-        return func.coalesce(func.sum(case((deadline_condition(deadline), 1), else_=0)), 0)
-
     query = (
-        select(t.lane, flagged("overdue").label("overdue"), flagged("due_soon").label("due_soon"))
+        select(t.lane, _flagged("overdue").label("overdue"), _flagged("due_soon").label("due_soon"))
         .select_from(dossiers.join(dossier_tasks, t.instance_id == d.instance_id))
         .where(
             d.agency_code == where["agency_code"],
@@ -461,8 +453,6 @@ def task_counts(conn: Connection, where: Mapping[str, Any]) -> list[dict[str, An
     An official's plain counts (an agency and its lanes) read ``dossier_tasks`` and the flagged dossiers
     only; any other restriction is one grouped query over the ready tasks joined to their dossiers.
     """
-    from sqlalchemy import case, func
-
     from engine.tables import ready_tasks
 
     if _agency_lanes_only(where):
@@ -479,15 +469,12 @@ def task_counts(conn: Connection, where: Mapping[str, Any]) -> list[dict[str, An
             if total
         ]
 
-    def flagged(deadline: str) -> Any:
-        return func.coalesce(func.sum(case((deadline_condition(deadline), 1), else_=0)), 0)
-
     query = (
         select(
             ready_tasks.c.lane,
             func.count().label("total"),
-            flagged("overdue").label("overdue"),
-            flagged("due_soon").label("due_soon"),
+            _flagged("overdue").label("overdue"),
+            _flagged("due_soon").label("due_soon"),
         )
         .select_from(_queue_source())
         .where(*_queue_conditions(where))
