@@ -34,3 +34,15 @@ def test_gunicorn_runs_threaded_workers_with_keep_alive() -> None:
 
 def test_the_access_log_can_be_switched_off() -> None:
     assert gunicorn_options("127.0.0.1:8000", 2, 4, access_log=False)["accesslog"] is None
+
+
+def test_proxy_hops_default_to_none_believed() -> None:
+    assert Settings.from_env({}).proxy_hops == 0
+    assert Settings.from_env({"MOTCUA_PROXY_HOPS": "1"}).proxy_hops == 1
+
+
+@pytest.mark.parametrize("value", ["-1", "one", "1.5"])
+def test_a_bad_proxy_hop_count_names_the_variable(value: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        Settings.from_env({"MOTCUA_PROXY_HOPS": value})
+    assert "MOTCUA_PROXY_HOPS" in caught.value.errors
