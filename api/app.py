@@ -15,6 +15,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from accounts.service import Accounts
 from dossiers.service import DossierService
 from engine.facade import Engine
+from engine.store import Store
 from motcua.settings import Settings
 from sandbox_gateway import views as sandbox_gateway
 from web import pages as web_pages
@@ -63,6 +64,17 @@ class Api(SmorestApi):
         self.spec.components.response(self.DEFAULT_ERROR_RESPONSE_NAME, default, lazy=True)
 
 
+def _lending(wsgi_app: Any, store: Store) -> Any:
+    """Wrap a WSGI app so that each request's units of work share one pooled connection (a task completion
+    runs three: the caller's token, the task's context, the completion)."""
+
+    def app(environ: Any, start_response: Any) -> Any:
+        with store.lend_connection():
+            return wsgi_app(environ, start_response)
+
+    return app
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -100,6 +112,7 @@ def create_app(
     app.extensions["motcua.engine"] = engine
     app.extensions["motcua.dossiers"] = dossiers
     app.extensions["motcua.accounts"] = accounts
+    app.wsgi_app = _lending(app.wsgi_app, engine.store)  # type: ignore[method-assign]
     if settings.proxy_hops:
         hops = settings.proxy_hops  # the client address and scheme are the ones the nearest proxy saw
         proxied = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)

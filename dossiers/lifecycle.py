@@ -110,7 +110,7 @@ class DossierTracker:
         if new == Status.SUPPLEMENT_REQUESTED:
             updates["supplement_items"] = self._supplement_list(dossier, change.data)
         if new in ACCEPTED and dossier["received_at"] is None:
-            procedure = store.get_procedure(conn, dossier["procedure_code"]) or {
+            procedure = store.procedure_terms(conn, dossier["procedure_code"]) or {
                 "code": dossier["procedure_code"]
             }
             due = due_at_for(conn, procedure, dossier["channel"], now)

@@ -12,7 +12,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
+from engine.store import QUEUED
+
 from .calendar import CalendarOverrides
+from .reference_cache import CACHE
 from .status import FINAL, PAUSING
 from .tables import (
     calendar_days,
@@ -83,7 +86,8 @@ def get_dossier(conn: Connection, code: str, *, for_update: bool = False) -> dic
 def update_dossier(conn: Connection, code: str, values: Mapping[str, Any]) -> None:
     """Update columns of a dossier."""
     if values:
-        conn.execute(update(dossiers).where(dossiers.c.code == code).values(**_encode(values)))
+        statement = update(dossiers).where(dossiers.c.code == code).values(**_encode(values))
+        conn.execute(statement.execution_options(**QUEUED))
 
 
 def list_dossiers(
@@ -199,10 +203,13 @@ def pauses_of(conn: Connection, code: str) -> list[dict[str, Any]]:
     return [dict(row._mapping) for row in conn.execute(query)]
 
 
+_INSERT_HANDOVER = insert(dossier_handovers).inline().execution_options(**QUEUED)
+
+
 def add_handovers(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
     """Append hops to the process-control slip."""
     if rows:
-        conn.execute(insert(dossier_handovers), [dict(row) for row in rows])
+        conn.execute(_INSERT_HANDOVER, [dict(row) for row in rows])
 
 
 def handovers_of(conn: Connection, code: str) -> list[dict[str, Any]]:
@@ -219,12 +226,18 @@ def upsert_procedure(conn: Connection, values: Mapping[str, Any]) -> None:
     stmt = dialect.insert(procedures).values(**values)
     changes = {k: stmt.excluded[k] for k in values if k != "code"}
     conn.execute(stmt.on_conflict_do_update(index_elements=["code"], set_=changes))
+    CACHE.forget(conn, ("procedure", values["code"]))
 
 
 def get_procedure(conn: Connection, code: str) -> dict[str, Any] | None:
     """Return the catalogue record of a procedure (the stored JSON, with its level and BPMN), or None."""
     row = conn.execute(select(procedures).where(procedures.c.code == code)).first()
     return _procedure(row) if row is not None else None
+
+
+def procedure_terms(conn: Connection, code: str) -> Mapping[str, Any] | None:
+    """``get_procedure`` through the reference cache (``reference_cache``): for reading, not changing."""
+    return CACHE.get(conn, ("procedure", code), lambda c: get_procedure(c, code))
 
 
 def list_procedures(conn: Connection) -> list[dict[str, Any]]:
@@ -238,7 +251,11 @@ def _procedure(row: Row) -> dict[str, Any]:
 
 
 def calendar_overrides(conn: Connection) -> CalendarOverrides:
-    """Return the admin table of extra days off and make-up working days."""
+    """Return the admin table of extra days off and make-up working days (through the reference cache)."""
+    return CACHE.get(conn, "calendar", _read_calendar_overrides)
+
+
+def _read_calendar_overrides(conn: Connection) -> CalendarOverrides:
     rows = conn.execute(select(calendar_days.c.day, calendar_days.c.working)).all()
     return CalendarOverrides(
         days_off=frozenset(r.day for r in rows if not r.working),
@@ -252,6 +269,7 @@ def set_calendar_day(conn: Connection, values: Mapping[str, Any]) -> None:
     stmt = dialect.insert(calendar_days).values(**values)
     changes = {k: stmt.excluded[k] for k in values if k != "day"}
     conn.execute(stmt.on_conflict_do_update(index_elements=["day"], set_=changes))
+    CACHE.forget(conn, "calendar")
 
 
 def calendar_days_list(conn: Connection) -> list[dict[str, Any]]:
@@ -264,11 +282,13 @@ def add_calendar_day_if_absent(conn: Connection, values: Mapping[str, Any]) -> b
     """Insert an override day unless the day already has one; return whether it was added."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     stmt = dialect.insert(calendar_days).values(**values).on_conflict_do_nothing(index_elements=["day"])
+    CACHE.forget(conn, "calendar")
     return conn.execute(stmt.returning(calendar_days.c.day)).first() is not None
 
 
 def delete_calendar_day(conn: Connection, day: date) -> bool:
     """Remove the override of a day; return whether there was one."""
+    CACHE.forget(conn, "calendar")
     return bool(conn.execute(delete(calendar_days).where(calendar_days.c.day == day)).rowcount)
 
 
@@ -368,10 +388,13 @@ def task_queue(
 _OPEN_TASK_IDS = select(dossier_tasks.c.task_id).where(
     dossier_tasks.c.instance_id == bindparam("instance_id")
 )
-_DELETE_OPEN_TASKS = delete(dossier_tasks).where(
-    dossier_tasks.c.task_id.in_(bindparam("ids", expanding=True))
+# Queued in the engine's pipeline (``QUEUED``): a completion sends them with its COMMIT.
+_DELETE_OPEN_TASKS = (
+    delete(dossier_tasks)
+    .where(dossier_tasks.c.task_id.in_(bindparam("ids", expanding=True)))
+    .execution_options(**QUEUED)
 )
-_INSERT_OPEN_TASK = insert(dossier_tasks)
+_INSERT_OPEN_TASK = insert(dossier_tasks).inline().execution_options(**QUEUED)
 
 
 def sync_open_tasks(

@@ -141,7 +141,7 @@ def dossier_due_at(conn: Connection | None, instance: Instance | None, now: date
     due = dossier["due_at"]
     if due is None:
         procedure_code = dossier["procedure_code"]
-        procedure = store.get_procedure(conn, procedure_code) or {"code": procedure_code}
+        procedure = store.procedure_terms(conn, procedure_code) or {"code": procedure_code}
         due = due_at_for(conn, procedure, dossier["channel"], now)
     local: datetime = due.astimezone(VN_TZ)
     return local

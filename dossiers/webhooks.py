@@ -43,7 +43,7 @@ from sqlalchemy.engine import Connection
 
 from engine.errors import NotFoundError, ValidationError
 from engine.runtime import Clock
-from engine.store import Store
+from engine.store import QUEUED, Store
 from handlers import http
 
 from .status import describe
@@ -217,7 +217,7 @@ def enqueue(
         body = json.dumps(payload, ensure_ascii=False, default=str)
         common = {"event": event, "dossier_code": dossier_code, "payload": body, "created_at": now}
         rows = [{**common, "webhook_id": i, "due_at": now, "attempts": 0} for i in subscribed]
-        conn.execute(insert(webhook_deliveries), rows)
+        conn.execute(insert(webhook_deliveries).inline().execution_options(**QUEUED), rows)
     return len(subscribed)
 
 

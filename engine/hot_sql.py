@@ -24,6 +24,33 @@ _UPDATE_INSTANCE = (
     "UPDATE instances SET row_version = ?, status = ?, state = ?, state_format = ?, updated_at = ?, "
     "completed_at = ? WHERE id = ? AND row_version = ?"
 )
+# PostgreSQL: the same update, failing in the server unless it wrote the row (``motcua_written``, migration
+# 0014), so that it can be queued in the unit's pipeline with the COMMIT instead of being checked first.
+_UPDATE_INSTANCE_CHECKED = (
+    "WITH written AS (UPDATE instances SET row_version = ?, status = ?, state = ?, state_format = ?, "
+    "updated_at = ?, completed_at = ? WHERE id = ? AND row_version = ? RETURNING 1) "
+    "SELECT motcua_written(count(*), ?) FROM written"
+)
+_INSERT_INSTANCE = (
+    "INSERT INTO instances (id, definition_id, process_key, business_key, status, state, state_format, "
+    "row_version, started_by, created_at, updated_at, completed_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_SUBSCRIPTION = (
+    "INSERT INTO message_subscriptions (instance_id, task_id, element_id, message_name, correlation) "
+    "VALUES (?, ?, ?, ?, ?)"
+)
+# The subscription's id is found by its (task_id, message_name), unique: no round trip for the new id.
+_INSERT_SUBSCRIPTION_KEY = (
+    "INSERT INTO subscription_keys (subscription_id, name, value) "
+    "SELECT id, ?, ? FROM message_subscriptions WHERE task_id = ? AND message_name = ?"
+)
+_DELETE_SUBSCRIPTION = (
+    "DELETE FROM subscription_keys WHERE subscription_id IN "
+    "(SELECT id FROM message_subscriptions WHERE task_id = ? AND message_name = ?)",
+    "DELETE FROM message_subscriptions WHERE task_id = ? AND message_name = ?",
+)
+_DELETE_CLAIM = "DELETE FROM task_claims WHERE task_id = ?"
 _INSERT_READY = (
     "INSERT INTO ready_tasks (id, instance_id, element_id, title, lane, form_ref, created_at) "
     "VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -73,6 +100,16 @@ class HotSQL:
         cursor.execute(self._sql(sql), params)
         return cursor
 
+    def _run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        cursor = self._raw.cursor()
+        cursor.executemany(self._sql(sql), rows)
+        cursor.close()
+
+    @property
+    def queued(self) -> bool:
+        """Whether statements are queued in a pipeline (a PostgreSQL unit of work) rather than run at once."""
+        return not self._sqlite and bool(self._raw.pgconn.pipeline_status)
+
     def ready_task_version(self, task_id: str) -> tuple[str, int, str | None] | None:
         """Return (instance id, instance row version, who claimed it) of a ready task, or None."""
         cursor = self._run(_READY_WITH_VERSION, (task_id,))
@@ -86,7 +123,7 @@ class HotSQL:
 
         Row counts of cursors used inside the block are known only after it ends.
         """
-        if self._sqlite:
+        if self._sqlite or self.queued:  # a unit's pipeline already batches them until its COMMIT
             yield
             return
         with self._raw.pipeline():
@@ -96,23 +133,69 @@ class HotSQL:
         """Write the instance row if its version is still ``expected_version``.
 
         Returns:
-            The cursor; its ``rowcount`` (1, or 0 when another writer moved the version on) is final
-            after the enclosing ``batch``.
+            The cursor of a statement whose ``rowcount`` must be checked (1, or 0 when another writer moved
+            the version on), final after the enclosing ``batch``; or None when the statement checks it
+            itself (queued in a PostgreSQL unit: the unit then fails with ``STALE_INSTANCE``).
         """
-        cursor = self._run(
-            _UPDATE_INSTANCE,
+        params = (
+            expected_version + 1,
+            values["status"],
+            values["state"],
+            values["state_format"],
+            self.timestamp(values["updated_at"]),
+            self.timestamp(values["completed_at"]),
+            instance_id,
+            expected_version,
+        )
+        if self.queued:
+            self._run(_UPDATE_INSTANCE_CHECKED, (*params, instance_id)).close()
+            return None
+        return self._run(_UPDATE_INSTANCE, params)
+
+    def insert_instance(self, values: dict[str, Any]) -> None:
+        """Insert a new instance row (a dict with the table's columns)."""
+        self._run(
+            _INSERT_INSTANCE,
             (
-                expected_version + 1,
+                values["id"],
+                values["definition_id"],
+                values["process_key"],
+                values["business_key"],
                 values["status"],
                 values["state"],
                 values["state_format"],
+                values["row_version"],
+                values["started_by"],
+                self.timestamp(values["created_at"]),
                 self.timestamp(values["updated_at"]),
                 self.timestamp(values["completed_at"]),
-                instance_id,
-                expected_version,
             ),
-        )
-        return cursor
+        ).close()
+
+    def delete_claim(self, task_id: str) -> None:
+        """Remove the claim on a task, if any."""
+        self._run(_DELETE_CLAIM, (task_id,)).close()
+
+    def delete_subscription(self, task_id: str, message_name: str) -> None:
+        """Delete a message subscription with its correlation keys."""
+        for sql in _DELETE_SUBSCRIPTION:
+            self._run(sql, (task_id, message_name)).close()
+
+    def insert_subscription(
+        self,
+        instance_id: str,
+        task_id: str,
+        message_name: str,
+        element_id: str,
+        correlation: str,
+        keys: Sequence[tuple[str, str]],
+    ) -> None:
+        """Insert a message subscription and its correlation keys (name, canonical value)."""
+        self._run(_INSERT_SUBSCRIPTION, (instance_id, task_id, element_id, message_name, correlation)).close()
+        if keys:
+            self._run_many(
+                _INSERT_SUBSCRIPTION_KEY, [(name, value, task_id, message_name) for name, value in keys]
+            )
 
     def clear_projection(self, instance_id: str) -> None:
         """Delete every projection row of an instance."""

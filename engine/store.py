@@ -8,18 +8,19 @@ optimistic ``row_version`` check on the instance row decides which of two writer
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from psycopg import errors as psycopg_errors
 from sqlalchemy import (
     Engine,
     and_,
     bindparam,
     create_engine,
-    delete,
     event,
     func,
     insert,
@@ -27,7 +28,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from . import tables as t
 from .errors import ConflictError
@@ -50,7 +51,12 @@ def create_db_engine(url: str, *, echo: bool = False) -> Engine:
         )
         _tune_sqlite(engine)
         return engine
-    return create_engine(url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    # No pre-ping (a round trip per checkout, 4% of a unit of work): after a database restart the first
+    # unit on each dead pooled connection fails (503, Retry-After), and SQLAlchemy then replaces the
+    # pool's connections.  Connections are recycled after 30 minutes, before idle-connection limits.
+    engine = create_engine(url, echo=echo, pool_size=10, max_overflow=20, pool_recycle=1800)
+    _tune_postgresql(engine)
+    return engine
 
 
 def _tune_sqlite(engine: Engine) -> None:
@@ -69,6 +75,75 @@ def _tune_sqlite(engine: Engine) -> None:
         immediate = conn.get_execution_options().get("motcua_write", False)
         # Straight to the driver: this runs once per unit of work, SQLAlchemy's execute costs ~70 µs.
         conn.connection.driver_connection.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")  # type: ignore[union-attr]
+
+
+def _tune_postgresql(engine: Engine) -> None:
+    """Make each unit of work cost as few round trips as the work needs.
+
+    psycopg would send ``BEGIN`` in a round trip of its own before the first statement of a transaction.
+    Connections are in autocommit mode instead, and ``Store.unit_of_work`` sends its own ``BEGIN``: a writing
+    unit queues it in the unit's pipeline (it travels with the first query), a reading unit sends none (under
+    READ COMMITTED a transaction of reads sees no more than its statements each see alone).  Other users of
+    the engine (``engine.begin()``, migrations) get a ``BEGIN`` from the ``begin`` event, as before.
+
+    Inside a unit's pipeline a statement run through SQLAlchemy is followed by a sync, so that its rows and
+    row count are there when SQLAlchemy reads them; the hot statements (``HotSQL``) are only queued, and go
+    to the server with the next sync, at the latest with the unit's ``COMMIT``.
+    """
+
+    event.listen(engine, "connect", _autocommit)
+    event.listen(engine, "checkout", _autocommit_again)
+    event.listen(engine, "begin", _begin_outside_units)
+    event.listen(engine, "do_execute", _do_execute)
+    event.listen(engine, "do_execute_no_params", _do_execute_no_params)
+    event.listen(engine, "do_executemany", _do_executemany)
+
+
+def _autocommit(dbapi_conn: Any, _record: Any) -> None:
+    dbapi_conn.autocommit = True
+
+
+def _autocommit_again(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+    if not dbapi_conn.autocommit:  # reset by SQLAlchemy after an isolation_level execution option
+        dbapi_conn.autocommit = True
+
+
+def _begin_outside_units(conn: Connection) -> None:
+    if conn.get_execution_options().get("motcua_unit") is None:
+        conn.connection.driver_connection.execute("BEGIN")  # type: ignore[union-attr]
+
+
+# Execution option of a write whose result nobody reads (no RETURNING, no row count): inside a unit's
+# pipeline it is queued like the hot statements instead of being synced at once.
+QUEUED = {"motcua_queued": True}
+
+
+def _synced(execute: Callable[[], None], cursor: Any, context: Any) -> bool:
+    raw = cursor.connection
+    if not raw.pgconn.pipeline_status or _queued(context):
+        execute()
+    else:
+        with raw.pipeline():  # a nested pipeline syncs when it ends
+            execute()
+    return True  # the statement ran: SQLAlchemy does not run it again
+
+
+def _queued(context: Any) -> bool:
+    if context is None or not context.execution_options.get("motcua_queued"):
+        return False
+    return not getattr(context.compiled, "effective_returning", None)  # rows to read: sync after all
+
+
+def _do_execute(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
+    return _synced(lambda: cursor.execute(statement, parameters), cursor, context)
+
+
+def _do_execute_no_params(cursor: Any, statement: str, context: Any) -> bool:
+    return _synced(lambda: cursor.execute(statement), cursor, context)
+
+
+def _do_executemany(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
+    return _synced(lambda: cursor.executemany(statement, parameters), cursor, context)
 
 
 # Statements of the hot path, built once: building Core statements costs more than running them on SQLite.
@@ -98,25 +173,115 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.postgres = engine.dialect.name == "postgresql"
+
+    @contextmanager
+    def lend_connection(self) -> Iterator[None]:
+        """Let the units of work of the block (in this thread) share one pooled connection.
+
+        The connection is checked out (and pinged) at the first unit that needs it, not before; a unit opened
+        while another is still open takes a connection of its own.  The web app lends one per request, which
+        saves a checkout and a ping for each unit after the first (a task completion runs three).
+        """
+        lease = _Lease(self)
+        token = _LEASE.set(lease)
+        try:
+            yield
+        finally:
+            _LEASE.reset(token)
+            lease.close()
 
     @contextmanager
     def unit_of_work(self, *, write: bool = True) -> Iterator[UnitOfWork]:
         """Open one transaction; commit when the block ends normally, roll back otherwise.
 
+        On PostgreSQL a writing unit runs in a pipeline: its ``BEGIN`` goes with its first query, and the
+        writes it queues (``HotSQL``) go with its ``COMMIT``.  A reading unit runs in autocommit mode.
+
         Raises:
             ConflictError: the database refused the transaction because of a concurrent writer.
         """
+        lease = _LEASE.get()
+        lent = lease is not None and lease.store is self and not lease.busy
         try:
-            with self.engine.connect() as conn:
-                if write:
-                    conn = conn.execution_options(motcua_write=True)
-                with conn.begin():
-                    yield UnitOfWork(conn)
+            with lease.borrow() if lent else self.engine.connect() as conn:  # type: ignore[union-attr]
+                conn.execution_options(motcua_write=write)
+                if self.postgres:
+                    with _postgres_unit(conn, write) as uow:
+                        yield uow
+                else:
+                    with conn.begin():
+                        yield UnitOfWork(conn)
+        except psycopg_errors.Error as exc:  # raised by a pipeline's last sync, outside SQLAlchemy
+            raise _conflict(exc) or DBAPIError.instance(None, None, exc, psycopg_errors.Error) from exc
         except OperationalError as exc:
-            text = str(exc.orig).lower()
-            if "locked" in text or "could not serialize" in text or "deadlock" in text:
-                raise ConflictError("The instance was changed by another writer; try again") from exc
+            conflict = _conflict(exc.orig)
+            if conflict is not None:
+                raise conflict from exc
             raise
+
+
+# The message of ``motcua_written()`` (migration 0014) when an instance row was not at the expected version.
+STALE_INSTANCE = "was changed by another writer"
+
+
+def _conflict(error: BaseException | None) -> ConflictError | None:
+    """Return the ConflictError a database error stands for (a concurrent writer won), or None."""
+    text = str(error)
+    if STALE_INSTANCE in text:
+        return ConflictError("The instance was changed by another writer; reload it and try again")
+    lowered = text.lower()
+    if "locked" in lowered or "could not serialize" in lowered or "deadlock" in lowered:
+        return ConflictError("The instance was changed by another writer; try again")
+    return None
+
+
+@contextmanager
+def _postgres_unit(conn: Connection, write: bool) -> Iterator[UnitOfWork]:
+    if not write:
+        conn.execution_options(motcua_unit="read")
+        with conn.begin():  # no BEGIN is sent: each read runs on its own (autocommit)
+            yield UnitOfWork(conn)
+        return
+    conn.execution_options(motcua_unit="write")
+    raw: Any = conn.connection.driver_connection
+    with conn.begin(), raw.pipeline():
+        cursor = raw.cursor()
+        cursor.execute("BEGIN")  # queued: it reaches the server with the unit's first query
+        yield UnitOfWork(conn)
+        cursor.execute("COMMIT")  # queued behind the unit's writes; the pipeline's sync sends them all
+    # SQLAlchemy's commit then finds the transaction closed and sends nothing; after an error its
+    # rollback sends the ROLLBACK.
+
+
+class _Lease:
+    """One pooled connection lent to the units of work of a block (``Store.lend_connection``)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.busy = False
+        self._conn: Connection | None = None
+
+    @contextmanager
+    def borrow(self) -> Iterator[Connection]:
+        self.busy = True
+        try:
+            if self._conn is None or self._conn.closed or self._conn.invalidated:
+                self._conn = self.store.engine.connect()
+            yield self._conn
+        except BaseException:
+            self.close()  # a failed unit may leave the connection unusable: the next one takes another
+            raise
+        finally:
+            self.busy = False
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+_LEASE: ContextVar[_Lease | None] = ContextVar("motcua_lease", default=None)
 
 
 class UnitOfWork(WakeUpQueries):
@@ -168,7 +333,7 @@ class UnitOfWork(WakeUpQueries):
 
     def insert_instance(self, values: dict[str, Any]) -> None:
         """Insert a new instance row."""
-        self.conn.execute(insert(t.instances).values(**values))
+        self.hot.insert_instance(values)
 
     def write_instance(
         self,
@@ -199,12 +364,12 @@ class UnitOfWork(WakeUpQueries):
             self._sync_timers(instance_id, old.timers, new.timers)
             if audit:
                 self.hot.insert_audit(audit)
-        if cursor.rowcount != 1:
+            self._sync_subscriptions(instance_id, old.subscriptions, new.subscriptions)
+        if cursor is not None and cursor.rowcount != 1:
             raise ConflictError(
                 "The instance was changed by another writer; reload it and try again",
                 instance_id=instance_id,
             )
-        self._sync_subscriptions(instance_id, old.subscriptions, new.subscriptions)
 
     def start_request(self, owner: str, key: str) -> AnyRow | None:
         """Return the recorded start of an Idempotency-Key, or None."""
@@ -248,7 +413,7 @@ class UnitOfWork(WakeUpQueries):
 
     def release(self, task_id: str) -> None:
         """Remove the claim on a task, if any."""
-        self.conn.execute(delete(t.task_claims).where(t.task_claims.c.task_id == task_id))
+        self.hot.delete_claim(task_id)
 
     def timers_of(self, instance_id: str) -> Sequence[AnyRow]:
         """Return the pending wake-ups of one instance."""
@@ -310,31 +475,20 @@ class UnitOfWork(WakeUpQueries):
             self.hot.insert_timers(added)
 
     def _sync_subscriptions(self, instance_id: str, old: dict[Any, Any], new: dict[Any, Any]) -> None:
-        s, k = t.message_subscriptions, t.subscription_keys
         for task_id, name in (key for key, row in old.items() if new.get(key) != row):
-            sub_ids = select(s.c.id).where(s.c.task_id == task_id, s.c.message_name == name).scalar_subquery()
-            self.conn.execute(delete(k).where(k.c.subscription_id.in_(sub_ids)))
-            self.conn.execute(delete(s).where(s.c.task_id == task_id, s.c.message_name == name))
+            self.hot.delete_subscription(task_id, name)
         for (task_id, name), row in new.items():
             if old.get((task_id, name)) == row:
                 continue
             correlation = row["correlation"]
-            result = self.conn.execute(
-                insert(s).values(
-                    instance_id=instance_id,
-                    task_id=task_id,
-                    message_name=name,
-                    element_id=row["element_id"],
-                    correlation=json.dumps(correlation, sort_keys=True),
-                )
+            self.hot.insert_subscription(
+                instance_id,
+                task_id,
+                name,
+                row["element_id"],
+                json.dumps(correlation, sort_keys=True),
+                [(key, canonical(value)) for key, value in correlation.items()],
             )
-            sub_id = result.inserted_primary_key[0]  # type: ignore[index]
-            keys = [
-                {"subscription_id": sub_id, "name": key, "value": canonical(value)}
-                for key, value in correlation.items()
-            ]
-            if keys:
-                self.conn.execute(insert(k), keys)
 
     # -- history ----------------------------------------------------------------------------------
     def add_audit(self, entries: Iterable[dict[str, Any]]) -> None:
