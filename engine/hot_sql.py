@@ -102,7 +102,10 @@ class HotSQL:
 
     def _run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         cursor = self._raw.cursor()
-        cursor.executemany(self._sql(sql), rows)
+        if len(rows) == 1:  # the usual case; executemany costs several times more for one row
+            cursor.execute(self._sql(sql), rows[0])
+        else:
+            cursor.executemany(self._sql(sql), rows)
         cursor.close()
 
     @property
@@ -209,9 +212,8 @@ class HotSQL:
 
     def insert_ready(self, rows: Sequence[dict[str, Any]]) -> None:
         """Insert ready-task rows (dicts with the table's columns)."""
-        cursor = self._raw.cursor()
-        cursor.executemany(
-            self._sql(_INSERT_READY),
+        self._run_many(
+            _INSERT_READY,
             [
                 (
                     r["id"],
@@ -225,7 +227,6 @@ class HotSQL:
                 for r in rows
             ],
         )
-        cursor.close()
 
     def delete_timers(self, task_ids: Sequence[str]) -> None:
         """Delete wake-up rows (timers, retries) by task id."""
@@ -234,21 +235,18 @@ class HotSQL:
 
     def insert_timers(self, rows: Sequence[dict[str, Any]]) -> None:
         """Insert wake-up rows (dicts with task_id, instance_id, element_id, kind and due_at), unclaimed."""
-        cursor = self._raw.cursor()
-        cursor.executemany(
-            self._sql(_INSERT_TIMER),
+        self._run_many(
+            _INSERT_TIMER,
             [
                 (r["task_id"], r["instance_id"], r["element_id"], r["kind"], self.timestamp(r["due_at"]))
                 for r in rows
             ],
         )
-        cursor.close()
 
     def insert_audit(self, rows: Sequence[dict[str, Any]]) -> None:
         """Append audit rows (dicts with the table's columns)."""
-        cursor = self._raw.cursor()
-        cursor.executemany(
-            self._sql(_INSERT_AUDIT),
+        self._run_many(
+            _INSERT_AUDIT,
             [
                 (
                     r["instance_id"],
@@ -262,4 +260,3 @@ class HotSQL:
                 for r in rows
             ],
         )
-        cursor.close()

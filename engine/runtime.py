@@ -338,7 +338,8 @@ def wake_task(task: Task) -> None:
 
 
 class InstanceCache:
-    """A small thread-safe LRU of live instances, each held by at most one unit of work at a time."""
+    """A small thread-safe LRU of live (unfinished) instances, each held by at most one unit of work at a
+    time."""
 
     def __init__(self, size: int) -> None:
         self.size = size
@@ -351,7 +352,10 @@ class InstanceCache:
             return self._items.pop(instance_id, None)
 
     def put(self, instance: Instance) -> None:
-        """Return an instance after a successful commit."""
+        """Return an instance after a successful commit (a finished one is let go: nothing more happens to
+        it, and every object the cache holds makes the garbage collector's full passes longer)."""
+        if instance.workflow.completed:
+            return
         with self._lock:
             self._items[instance.id] = instance
             self._items.move_to_end(instance.id)
@@ -364,6 +368,8 @@ class InstanceCache:
         An older version may still win a race with a writer of this process that commits meanwhile (the
         writer's ``put`` then replaces it); every checkout compares row versions, so it is never used stale.
         """
+        if instance.workflow.completed:
+            return
         with self._lock:
             cached = self._items.get(instance.id)
             if cached is not None and cached.row_version >= instance.row_version:

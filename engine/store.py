@@ -150,6 +150,19 @@ def _do_executemany(cursor: Any, statement: str, parameters: Any, context: Any) 
 _HEAD_COLUMNS = [c for c in t.instances.c if c.name != "state"]
 _SELECT_HEAD = select(*_HEAD_COLUMNS).where(t.instances.c.id == bindparam("instance_id"))
 _SELECT_READY = select(t.ready_tasks).where(t.ready_tasks.c.id == bindparam("task_id"))
+_FIND_SUBSCRIPTIONS = (
+    select(t.message_subscriptions, t.instances.c.row_version)
+    .join(t.instances, t.instances.c.id == t.message_subscriptions.c.instance_id)
+    .where(t.message_subscriptions.c.message_name == bindparam("message_name"))
+)
+_FIND_SUBSCRIPTIONS_BY_KEY = _FIND_SUBSCRIPTIONS.join(
+    t.subscription_keys,
+    and_(
+        t.subscription_keys.c.subscription_id == t.message_subscriptions.c.id,
+        t.subscription_keys.c.name == bindparam("key"),
+        t.subscription_keys.c.value == bindparam("value"),
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -427,19 +440,13 @@ class UnitOfWork(WakeUpQueries):
     def find_subscriptions(self, message_name: str, correlation: dict[str, Any]) -> list[AnyRow]:
         """Return subscriptions to ``message_name`` whose correlation contains every given value, each with
         its instance's ``row_version`` (so that delivery finds a cached instance without another query)."""
-        s, k, i = t.message_subscriptions, t.subscription_keys, t.instances
-        query = (
-            select(s, i.c.row_version)
-            .join(i, i.c.id == s.c.instance_id)
-            .where(s.c.message_name == message_name)
-        )
         items = sorted(correlation.items())
-        if items:
+        if items:  # narrowed by the index of one correlation value; the others are compared here
             name, value = items[0]
-            query = query.join(
-                k, and_(k.c.subscription_id == s.c.id, k.c.name == name, k.c.value == canonical(value))
-            )
-        rows = self.conn.execute(query).all()
+            params = {"message_name": message_name, "key": name, "value": canonical(value)}
+            rows = self.conn.execute(_FIND_SUBSCRIPTIONS_BY_KEY, params).all()
+        else:
+            rows = self.conn.execute(_FIND_SUBSCRIPTIONS, {"message_name": message_name}).all()
         return [row for row in rows if _contains(json.loads(row.correlation), correlation)]
 
     def insert_projection(self, instance_id: str, projection: Projection) -> None:

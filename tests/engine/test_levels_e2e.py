@@ -129,14 +129,15 @@ class Dossier:
         assert self.view["status"] == "completed", self.view["tasks"]
         assert self.view["tasks"] == [] and self.view["subscriptions"] == [] and self.view["timers"] == []
 
-        def ends(instance: Any) -> list[str]:
+        def ends(workflow: Any) -> list[str]:
             return [
                 task.task_spec.name
-                for task in instance.workflow.tasks.values()
+                for task in workflow.tasks.values()
                 if type(task.task_spec).__name__ == "EndEvent" and task.task_spec.name != "End"
             ]
 
-        reached = self.engine.instances.peek(self.view["id"], self.view["row_version"], ends)
+        # A finished instance is not cached: read it back from the database.
+        reached = self.engine._read(self.view["id"], lambda _head, workflow, _uow: ends(workflow))
         assert reached == [end_id]
         assert self.status_of(end_id) == status
 

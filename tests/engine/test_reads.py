@@ -4,6 +4,7 @@ the next unit of work in the same process, never in place of a newer one."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import SimpleNamespace
 
 from engine.facade import Engine
 from engine.runtime import Instance, InstanceCache
@@ -41,7 +42,8 @@ def test_an_offer_never_replaces_a_newer_version() -> None:
     cache = InstanceCache(2)
 
     def instance(version: int) -> Instance:
-        return Instance("i-1", 1, "p", None, version, workflow=object(), created_at=None)  # type: ignore[arg-type]
+        workflow = SimpleNamespace(completed=False)
+        return Instance("i-1", 1, "p", None, version, workflow=workflow, created_at=None)  # type: ignore[arg-type]
 
     newer, older = instance(5), instance(4)
     cache.put(newer)
@@ -49,3 +51,14 @@ def test_an_offer_never_replaces_a_newer_version() -> None:
     assert cache.take("i-1") is newer
     cache.offer(older)
     assert cache.take("i-1") is older
+
+
+def test_a_finished_instance_is_not_kept() -> None:
+    cache = InstanceCache(2)
+    live = Instance("i-1", 1, "p", None, 3, workflow=SimpleNamespace(completed=False), created_at=None)  # type: ignore[arg-type]
+    done = Instance("i-2", 1, "p", None, 7, workflow=SimpleNamespace(completed=True), created_at=None)  # type: ignore[arg-type]
+    cache.put(live)
+    cache.put(done)
+    cache.offer(done)
+    assert cache.take("i-1") is live
+    assert cache.take("i-2") is None
