@@ -298,7 +298,12 @@ class DossierService(DossierReading, DossierForms, CalendarAdmin, DossierDeliver
             form_id, payload, at = self._form_to_check(task_id, data)
         if form_id is not None:
             self._validate_form(form_id, payload, at)
-        return self.engine.complete_task(task_id, data, actor=actor, expected_version=expected_version)
+        seen = None
+        if known is not None and known.task["id"] == task_id:
+            seen = (known.task["instance_id"], known.row_version, known.task.get("claimed_by"))
+        return self.engine.complete_task(
+            task_id, data, actor=actor, expected_version=expected_version, seen=seen
+        )
 
     def withdraw(self, code: str, actor: str) -> dict[str, Any]:
         """Withdraw a dossier at its applicant's request (status 7); only its owner may.

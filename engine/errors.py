@@ -80,6 +80,10 @@ class ConflictError(MotcuaError):
     code = "conflict"
 
 
+class StaleVersionError(ConflictError):
+    """The instance row was not at the version a unit of work started from: another writer committed first."""
+
+
 class TaskStateError(ConflictError):
     """The task exists but is not in a state that allows the requested action."""
 

@@ -51,6 +51,15 @@ _DELETE_SUBSCRIPTION = (
     "DELETE FROM message_subscriptions WHERE task_id = ? AND message_name = ?",
 )
 _DELETE_CLAIM = "DELETE FROM task_claims WHERE task_id = ?"
+# A claim in one statement: only a ready task can be claimed, and a claim held by someone else is only
+# taken over when forced.  (SQLite needs the WHERE of the SELECT to parse the upsert.)
+_TAKE_CLAIM = (
+    "INSERT INTO task_claims (task_id, instance_id, claimed_by, claimed_at) "
+    "SELECT id, instance_id, ?, ? FROM ready_tasks WHERE id = ? "
+    "ON CONFLICT (task_id) DO UPDATE SET claimed_by = excluded.claimed_by, claimed_at = excluded.claimed_at "
+    "WHERE task_claims.claimed_by = excluded.claimed_by OR ? "
+    "RETURNING instance_id"
+)
 _INSERT_READY = (
     "INSERT INTO ready_tasks (id, instance_id, element_id, title, lane, form_ref, created_at) "
     "VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -174,6 +183,13 @@ class HotSQL:
                 self.timestamp(values["completed_at"]),
             ),
         ).close()
+
+    def take_claim(self, task_id: str, actor: str, at: datetime, force: bool) -> str | None:
+        """Claim a ready task (``_TAKE_CLAIM``); return its instance id, or None if nothing was claimed."""
+        cursor = self._run(_TAKE_CLAIM, (actor, self.timestamp(at), task_id, bool(force)))
+        row = cursor.fetchone()
+        cursor.close()
+        return str(row[0]) if row is not None else None
 
     def delete_claim(self, task_id: str) -> None:
         """Remove the claim on a task, if any."""

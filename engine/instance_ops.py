@@ -17,7 +17,14 @@ from SpiffWorkflow.exceptions import TaskNotFoundException
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
-from .errors import ConflictError, MotcuaError, NotFoundError, TaskStateError, ValidationError
+from .errors import (
+    ConflictError,
+    MotcuaError,
+    NotFoundError,
+    StaleVersionError,
+    TaskStateError,
+    ValidationError,
+)
 from .runtime import (
     ATTEMPTS,
     Clock,
@@ -125,6 +132,8 @@ class InstanceOps:
         data: dict[str, Any] | None = None,
         actor: str = "system",
         expected_version: int | None = None,
+        *,
+        seen: tuple[str, int, str | None] | None = None,
     ) -> dict[str, Any]:
         """Complete a ready user task with ``data`` and run the instance to its next wait.
 
@@ -134,6 +143,10 @@ class InstanceOps:
             actor: who completes it; a task claimed by someone else cannot be completed.
             expected_version: the instance row version the caller saw (e.g. from an ETag); a stale one
                 is refused instead of silently overwriting a newer state.
+            seen: (instance id, row version, claimant) of the task as the caller has just read them (the
+                API does, to check who may act).  When that version of the instance is cached, the unit of
+                work starts from them instead of reading them again; if the instance moved on meanwhile,
+                the completion is tried once more the usual way.
 
         Raises:
             NotFoundError: no such task.
@@ -142,9 +155,10 @@ class InstanceOps:
             ValidationError: ``data`` is malformed.
         """
         data = self.validate_data(data)
+        trusted = seen if seen is not None and self.instances.holds(seen[0], seen[1]) else None
 
         def locate(uow: UnitOfWork) -> tuple[str, int | None]:
-            found = uow.ready_task_version(task_id)
+            found = trusted or uow.ready_task_version(task_id)
             if found is None:
                 raise _missing_task(uow, task_id)
             instance_id, version, claimed_by = found
@@ -170,33 +184,35 @@ class InstanceOps:
             log.record("task_completed", task, fields=sorted(data), lane=task.task_spec.lane)
             self.run_steps(instance, log)
 
+        try:
+            return self._on_instance(locate, actor, act)
+        except StaleVersionError:
+            if trusted is None:
+                raise
+        trusted = None  # someone wrote the instance since the caller read it: read it again
         return self._on_instance(locate, actor, act)
 
     # -- claims -----------------------------------------------------------------------------------
     def claim_task(self, task_id: str, actor: str, *, force: bool = False) -> dict[str, Any]:
         """Mark a ready task as being worked on by ``actor`` (``force`` takes it over from someone else).
 
+        One statement takes the claim (``UnitOfWork.take_claim``); the reasons for a refusal are only read
+        when it is refused.
+
         Raises:
             NotFoundError: no such ready task.
             ConflictError: someone else holds the claim.
         """
+        now = self.clock.now()
         with self.store.unit_of_work() as uow:
-            row = uow.ready_task(task_id)
-            if row is None:
-                raise _missing_task(uow, task_id)
-            current = uow.claim_of(task_id)
-            if current is not None and current.claimed_by != actor and not force:
-                raise ConflictError(
-                    f"Task {task_id} is claimed by {current.claimed_by}", claimed_by=current.claimed_by
-                )
-            values = {
-                "task_id": task_id,
-                "instance_id": row.instance_id,
-                "claimed_by": actor,
-                "claimed_at": self.clock.now(),
-            }
-            uow.claim(values)
-        return values
+            instance_id = uow.take_claim(task_id, actor, now, force=force)
+            if instance_id is None:
+                if uow.ready_task(task_id) is None:
+                    raise _missing_task(uow, task_id)
+                current = uow.claim_of(task_id)
+                holder = current.claimed_by if current is not None else None
+                raise ConflictError(f"Task {task_id} is claimed by {holder}", claimed_by=holder)
+        return {"task_id": task_id, "instance_id": instance_id, "claimed_by": actor, "claimed_at": now}
 
     def unclaim_task(self, task_id: str, actor: str, *, force: bool = False) -> None:
         """Give a claimed task back to the queue.

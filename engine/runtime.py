@@ -379,6 +379,12 @@ class InstanceCache:
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
 
+    def holds(self, instance_id: str, row_version: int) -> bool:
+        """Whether this version of the instance is cached (and not being worked on)."""
+        with self._lock:
+            cached = self._items.get(instance_id)
+            return cached is not None and cached.row_version == row_version
+
     def peek(self, instance_id: str, row_version: int, use: Callable[[Instance], Any]) -> Any:
         """Call ``use`` on the cached instance while holding the lock, if it is current; else None."""
         with self._lock:

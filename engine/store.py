@@ -31,7 +31,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from . import tables as t
-from .errors import ConflictError
+from .errors import ConflictError, StaleVersionError
 from .hot_sql import HotSQL
 from .wakeup_sql import WakeUpQueries
 
@@ -242,7 +242,7 @@ def _conflict(error: BaseException | None) -> ConflictError | None:
     """Return the ConflictError a database error stands for (a concurrent writer won), or None."""
     text = str(error)
     if STALE_INSTANCE in text:
-        return ConflictError("The instance was changed by another writer; reload it and try again")
+        return StaleVersionError("The instance was changed by another writer; reload it and try again")
     lowered = text.lower()
     if "locked" in lowered or "could not serialize" in lowered or "deadlock" in lowered:
         return ConflictError("The instance was changed by another writer; try again")
@@ -379,7 +379,7 @@ class UnitOfWork(WakeUpQueries):
                 self.hot.insert_audit(audit)
             self._sync_subscriptions(instance_id, old.subscriptions, new.subscriptions)
         if cursor is not None and cursor.rowcount != 1:
-            raise ConflictError(
+            raise StaleVersionError(
                 "The instance was changed by another writer; reload it and try again",
                 instance_id=instance_id,
             )
@@ -419,10 +419,13 @@ class UnitOfWork(WakeUpQueries):
         """Return the claim on a task, or None."""
         return self.conn.execute(select(t.task_claims).where(t.task_claims.c.task_id == task_id)).first()
 
-    def claim(self, values: dict[str, Any]) -> None:
-        """Record that someone works on a task (replacing an earlier claim)."""
-        self.release(values["task_id"])
-        self.conn.execute(insert(t.task_claims).values(**values))
+    def take_claim(self, task_id: str, actor: str, at: datetime, *, force: bool) -> str | None:
+        """Claim a ready task for ``actor`` unless someone else holds it (``force``: even then).
+
+        Returns:
+            The task's instance id, or None when nothing was claimed (the task is not ready, or is held).
+        """
+        return self.hot.take_claim(task_id, actor, at, force)
 
     def release(self, task_id: str) -> None:
         """Remove the claim on a task, if any."""
