@@ -8,6 +8,7 @@ optimistic ``row_version`` check on the instance row decides which of two writer
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -225,8 +226,11 @@ class Store:
                 else:
                     with conn.begin():
                         yield UnitOfWork(conn)
-        except psycopg_errors.Error as exc:  # raised by a pipeline's last sync, outside SQLAlchemy
-            raise _conflict(exc) or DBAPIError.instance(None, None, exc, psycopg_errors.Error) from exc
+        except (psycopg_errors.Error, sqlite3.Error) as exc:  # from HotSQL or a pipeline's last sync
+            base = psycopg_errors.Error if isinstance(exc, psycopg_errors.Error) else sqlite3.Error
+            wrapped = DBAPIError.instance(None, None, exc, base)  # as SQLAlchemy raises the others
+            conflict = _conflict(exc) if isinstance(wrapped, OperationalError) else None
+            raise conflict or wrapped from exc
         except OperationalError as exc:
             conflict = _conflict(exc.orig)
             if conflict is not None:

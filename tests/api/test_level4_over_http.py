@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sqlalchemy import event
+
 from tests.api.conftest import Portal
 from tests.dossiers.conftest import APPLICANT, LLTP_FORM
 
@@ -251,3 +253,26 @@ def test_the_dossier_lists_only_the_documents_that_exist(portal: Portal):
     _complete(portal, "desk", _only_task(portal, "desk", "review"), {"decision": "accept"})
     shown = portal.call("GET", f"/api/v1/dossiers/{created['code']}", "citizen").get_json()
     assert [doc["kind"] for doc in shown["available_documents"]] == ["receipt", "control_slip"]
+
+
+def test_a_request_takes_one_pooled_connection_for_all_its_units(portal: Portal):
+    body = {"procedure_code": JUDICIAL_RECORD, "applicant": APPLICANT, "delivery_method": "desk"}
+    portal.call("POST", "/api/v1/dossiers", "citizen", json=body)
+    _complete(portal, "citizen", _only_task(portal, "citizen", "information"), {})
+    task = _only_task(portal, "citizen", "submit_online")
+    portal.login("citizen")
+    checkouts: list[object] = []
+
+    def checked_out(dbapi_conn: object, _record: object, _proxy: object) -> None:
+        checkouts.append(dbapi_conn)
+
+    db = portal.engine.store.engine
+    event.listen(db, "checkout", checked_out)
+    try:
+        # The caller's token, the task's context and the completion: three units of work, one checkout.
+        _complete(portal, "citizen", task, {"form_data": LLTP_FORM})
+        assert len(checkouts) == 1
+        portal.call("GET", f"/api/v1/tasks/{task['id']}", "citizen")  # the next request: its own
+        assert len(checkouts) == 2
+    finally:
+        event.remove(db, "checkout", checked_out)

@@ -1,0 +1,90 @@
+"""The working calendar and the procedures' terms are read from the database at most every few seconds per
+process, and at once after this process changed them."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+
+import dossiers.reference_cache as reference_cache
+from dossiers import store
+from dossiers.reference_cache import ReferenceCache
+from engine.store import create_db_engine
+from tests.conftest import migrated_sqlite
+
+NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> _Clock:
+    fake = _Clock()
+    monkeypatch.setattr(reference_cache.time, "monotonic", fake)
+    return fake
+
+
+def test_a_value_is_read_once_per_ttl_and_per_database(tmp_path: Path, clock: _Clock) -> None:
+    cache = ReferenceCache(ttl=5.0)
+    one = create_db_engine(migrated_sqlite(tmp_path / "one.db"))
+    two = create_db_engine(migrated_sqlite(tmp_path / "two.db"))
+    reads: list[str] = []
+
+    def load(name: str):  # type: ignore[no-untyped-def]
+        return lambda _conn: reads.append(name) or name
+
+    with one.connect() as a, two.connect() as b:
+        assert cache.get(a, "k", load("one")) == "one"
+        assert cache.get(a, "k", load("again")) == "one"
+        assert cache.get(b, "k", load("two")) == "two"  # another database has its own values
+        clock.now += 4.9
+        assert cache.get(a, "k", load("again")) == "one"
+        clock.now += 0.2
+        assert cache.get(a, "k", load("fresh")) == "fresh"
+        cache.forget(a, "k")
+        assert cache.get(a, "k", load("forgotten")) == "forgotten"
+        cache.forget(b)
+        assert cache.get(b, "k", load("all forgotten")) == "all forgotten"
+    assert reads == ["one", "two", "fresh", "forgotten", "all forgotten"]
+    one.dispose()
+    two.dispose()
+
+
+def test_a_calendar_change_made_here_is_seen_at_once(tmp_path: Path, clock: _Clock) -> None:
+    db = create_db_engine(migrated_sqlite(tmp_path / "calendar.db"))
+    tet = date(2027, 2, 8)
+    with db.begin() as conn:
+        assert tet not in store.calendar_overrides(conn).days_off
+        store.set_calendar_day(
+            conn, {"day": tet, "working": False, "note": "Tết", "created_by": "admin", "created_at": NOW}
+        )
+        assert tet in store.calendar_overrides(conn).days_off
+        assert store.delete_calendar_day(conn, tet)
+        assert tet not in store.calendar_overrides(conn).days_off
+    db.dispose()
+
+
+def test_a_change_made_elsewhere_is_seen_within_the_ttl(tmp_path: Path, clock: _Clock) -> None:
+    url = migrated_sqlite(tmp_path / "shared.db")
+    here, elsewhere = create_db_engine(url), create_db_engine(url)  # two processes' engines
+    day = date(2027, 4, 30)
+    with here.begin() as conn:
+        assert day not in store.calendar_overrides(conn).days_off
+    with elsewhere.begin() as conn:
+        store.set_calendar_day(
+            conn, {"day": day, "working": False, "note": "", "created_by": "admin", "created_at": NOW}
+        )
+    with here.begin() as conn:
+        assert day not in store.calendar_overrides(conn).days_off  # still the cached calendar
+        clock.now += reference_cache.TTL_SECONDS
+        assert day in store.calendar_overrides(conn).days_off
+    here.dispose()
+    elsewhere.dispose()

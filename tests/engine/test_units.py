@@ -1,0 +1,156 @@
+"""How units of work reach the database: one pipeline per writing unit on PostgreSQL, reads in autocommit,
+one connection lent to the units of a request, and completions that start from a context just read.
+
+Every test runs on SQLite and PostgreSQL; the outcomes are the same, only PostgreSQL queues the writes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from psycopg.pq import TransactionStatus
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
+from engine.errors import ConflictError, StaleVersionError, TaskStateError
+from engine.store import UnitOfWork
+from tests.engine.conftest import bpmn_file
+
+FORM = {"complete": True, "copies": 1}
+
+
+def _started(engine: Any, code: str = "U-1") -> dict[str, Any]:
+    engine.deploy([bpmn_file("lifecycle.bpmn")])
+    return engine.start("lifecycle_test", {"dossier_code": code}, business_key=code)
+
+
+def _dbapi(uow: UnitOfWork) -> Any:
+    return uow.conn.connection.dbapi_connection
+
+
+def test_a_completion_from_a_current_context_reads_nothing_more(make_engine, monkeypatch):
+    engine = make_engine()
+    view = _started(engine)
+    [task] = view["tasks"]
+    reads: list[str] = []
+    original = UnitOfWork.ready_task_version
+
+    def counted(self: UnitOfWork, task_id: str) -> Any:
+        reads.append(task_id)
+        return original(self, task_id)
+
+    monkeypatch.setattr(UnitOfWork, "ready_task_version", counted)
+    done = engine.complete_task(task["id"], FORM, actor="desk", seen=(view["id"], view["row_version"], None))
+    assert reads == []
+    assert done["row_version"] == view["row_version"] + 1
+    # Without a context (or with one this process does not hold), the task is read in the unit.
+    other = _started(engine, "U-2")
+    engine.instances.clear()
+    engine.complete_task(other["tasks"][0]["id"], FORM, actor="desk", seen=(other["id"], 1, None))
+    assert reads == [other["tasks"][0]["id"]]
+
+
+def test_a_completion_from_a_stale_context_is_decided_by_the_database(make_engine):
+    first, second = make_engine(), make_engine()
+    view = _started(first)  # the first process caches the instance at this version
+    [task] = view["tasks"]
+    second.complete_task(task["id"], {"complete": True, "copies": 3}, actor="desk.b")
+    # The first process read the task before the second completed it: its attempt is refused by the
+    # version check, and the retry finds the task done.
+    with pytest.raises(TaskStateError, match="already completed"):
+        first.complete_task(task["id"], FORM, actor="desk.a", seen=(view["id"], view["row_version"], None))
+    final = make_engine().show(view["id"])
+    assert [h["action"] for h in final["history"]].count("task_completed") == 1
+    assert final["data"]["copies"] == 3
+    assert final["row_version"] == view["row_version"] + 1
+
+
+def test_a_context_claimed_by_someone_else_refuses_the_completion(make_engine):
+    engine = make_engine()
+    view = _started(engine)
+    [task] = view["tasks"]
+    seen = (view["id"], view["row_version"], "desk.b")
+    with pytest.raises(ConflictError, match=r"claimed by desk\.b"):
+        engine.complete_task(task["id"], FORM, actor="desk.a", seen=seen)
+    assert engine.show(view["id"])["row_version"] == view["row_version"]
+
+
+def test_a_lost_race_is_a_stale_version(make_engine):
+    first, second = make_engine(), make_engine()
+    view = _started(first)
+    second.complete_task(view["tasks"][0]["id"], FORM, actor="desk")
+    instance_id, version = view["id"], view["row_version"]
+    with pytest.raises(StaleVersionError), first.store.unit_of_work() as uow:
+        values = {"status": "running", "state": "{}", "state_format": 1, "updated_at": first.now()}
+        uow.hot.update_instance(instance_id, version, {**values, "completed_at": None})
+        # The written-rows check happens in the unit's commit on PostgreSQL, at once on SQLite:
+        cursor = uow.hot.update_instance(instance_id, version, {**values, "completed_at": None})
+        if cursor is not None and cursor.rowcount != 1:
+            raise StaleVersionError("lost")
+    assert first.show(instance_id)["row_version"] == version + 1
+
+
+def test_a_failing_queued_write_fails_the_whole_unit(make_engine):
+    engine = make_engine()
+    view = _started(engine)
+    [task] = view["tasks"]
+    duplicate = {**task, "created_at": engine.now()}
+    with engine.store.unit_of_work(write=False) as uow:
+        audit_before = len(uow.audit_of(view["id"]))
+    with pytest.raises(IntegrityError), engine.store.unit_of_work() as uow:
+        uow.add_audit([{**_audit(view, engine), "action": "note"}])
+        uow.hot.insert_ready([duplicate])  # the task's own id again: a primary key violation
+    with engine.store.unit_of_work(write=False) as uow:
+        assert len(uow.audit_of(view["id"])) == audit_before  # the audit row went with the rest
+
+
+def _audit(view: dict[str, Any], engine: Any) -> dict[str, Any]:
+    return {
+        "instance_id": view["id"],
+        "task_id": None,
+        "element_id": None,
+        "action": "note",
+        "actor": "test",
+        "at": engine.now(),
+        "details": None,
+    }
+
+
+def test_units_in_a_lent_block_share_one_connection(make_engine):
+    store = make_engine().store
+    with store.lend_connection():
+        with store.unit_of_work(write=False) as first:
+            reader = _dbapi(first)
+        with store.unit_of_work() as second:
+            writer = _dbapi(second)
+            with store.unit_of_work(write=False) as inner:  # opened while the other is open
+                nested = _dbapi(inner)
+        with pytest.raises(RuntimeError), store.unit_of_work():
+            raise RuntimeError("the unit fails")
+        with store.unit_of_work(write=False) as after:  # a fresh connection after a failure
+            assert after.conn.execute(text("SELECT 1")).scalar() == 1
+    assert reader is writer
+    assert nested is not writer
+    with store.unit_of_work(write=False) as outside:  # outside the block: from the pool as usual
+        assert outside.conn.execute(text("SELECT 1")).scalar() == 1
+
+
+def test_reading_units_open_no_transaction_on_postgresql(make_engine):
+    store = make_engine().store
+    with store.unit_of_work(write=False) as reading:
+        reading.conn.execute(text("SELECT 1"))
+        reading_open = _open(reading)
+    with store.unit_of_work() as writing:
+        writing.conn.execute(text("SELECT 1"))
+        writing_open = _open(writing)
+    # PostgreSQL: autocommit for reads (READ COMMITTED reads see no more inside a transaction); SQLite
+    # keeps a read transaction (its snapshot spans the unit).
+    assert (reading_open, writing_open) == ((False, True) if store.postgres else (True, True))
+
+
+def _open(uow: UnitOfWork) -> bool:
+    raw = _dbapi(uow)
+    if hasattr(raw, "info"):  # psycopg
+        return bool(raw.info.transaction_status != TransactionStatus.IDLE)
+    return bool(raw.in_transaction)
