@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, insert, or_, select, update
+from sqlalchemy import Table, bindparam, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from .tables import access_tokens, api_keys, login_attempts, users
@@ -85,15 +85,22 @@ def insert_token(conn: Connection, values: Mapping[str, Any]) -> None:
     conn.execute(insert(access_tokens).values(**values))
 
 
+_TOKEN_WITH_USER = (  # every authenticated request runs it: built once
+    select(
+        access_tokens.c.id,
+        access_tokens.c.expires_at,
+        access_tokens.c.revoked_at,
+        access_tokens.c.last_used_at,
+        *_PRINCIPAL_COLUMNS,
+    )
+    .join_from(access_tokens, users, users.c.id == access_tokens.c.user_id)
+    .where(access_tokens.c.token_hash == bindparam("token_hash"))
+)
+
+
 def token_with_user(conn: Connection, token_hash: str) -> Row | None:
     """Return a token's id, expiry, revocation and last use with its user's identity, or None."""
-    a = access_tokens.c
-    query = (
-        select(a.id, a.expires_at, a.revoked_at, a.last_used_at, *_PRINCIPAL_COLUMNS)
-        .join_from(access_tokens, users, users.c.id == a.user_id)
-        .where(a.token_hash == token_hash)
-    )
-    return conn.execute(query).first()
+    return conn.execute(_TOKEN_WITH_USER, {"token_hash": token_hash}).first()
 
 
 def revoke_token(conn: Connection, token_hash: str, at: datetime) -> None:

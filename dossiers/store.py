@@ -83,11 +83,16 @@ def get_dossier(conn: Connection, code: str, *, for_update: bool = False) -> dic
     return decode(row) if row is not None else None
 
 
+# Built once (SQLAlchemy compiles it once per set of columns given); queued in the engine's pipeline.
+_UPDATE_DOSSIER = (
+    update(dossiers).where(dossiers.c.code == bindparam("which_code")).execution_options(**QUEUED)
+)
+
+
 def update_dossier(conn: Connection, code: str, values: Mapping[str, Any]) -> None:
     """Update columns of a dossier."""
     if values:
-        statement = update(dossiers).where(dossiers.c.code == code).values(**_encode(values))
-        conn.execute(statement.execution_options(**QUEUED))
+        conn.execute(_UPDATE_DOSSIER, {**_encode(values), "which_code": code})
 
 
 def list_dossiers(

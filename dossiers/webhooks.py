@@ -42,8 +42,9 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 
 from engine.errors import NotFoundError, ValidationError
+from engine.hot_sql import HotSQL
 from engine.runtime import Clock
-from engine.store import QUEUED, Store
+from engine.store import Store
 from handlers import http
 
 from .status import describe
@@ -199,29 +200,29 @@ def deliveries_of(store: Store, webhook_id: int, owner: str | None, limit: int =
 
 
 # -- the outbox -------------------------------------------------------------------------------------
+# One statement writes the deliveries of an event, queued with the rest of the step (no round trip): the
+# webhooks subscribed to it are chosen in SQL.  FOR SHARE (PostgreSQL): a webhook cannot be deactivated
+# between choosing it and committing its delivery (``delete_webhook`` waits for the step).
+_ENQUEUE = (
+    "INSERT INTO webhook_deliveries (webhook_id, event, dossier_code, payload, created_at, due_at, attempts) "
+    "SELECT id, ?, ?, ?, ?, ?, 0 FROM webhooks WHERE active AND (events = '*' OR {subscribed})"
+)
+_ENQUEUE_POSTGRESQL = _ENQUEUE.format(subscribed="position(? in ',' || events || ',') > 0") + " FOR SHARE"
+_ENQUEUE_SQLITE = _ENQUEUE.format(subscribed="instr(',' || events || ',', ?) > 0")
+
+
 def enqueue(
     conn: Connection, event: str, payload: Mapping[str, Any], now: datetime, *, dossier_code: str | None
-) -> int:
-    """Write one delivery of ``event`` per active webhook subscribed to it, in the caller's transaction.
-
-    Returns:
-        How many deliveries were written.
-    """
-    w = webhooks.c
-    # FOR SHARE (PostgreSQL): a webhook cannot be deleted between reading it and committing its delivery.
-    query = select(w.id, w.events).where(w.active.is_(True)).with_for_update(read=True)
-    subscribed = [
-        row.id for row in conn.execute(query) if row.events == ALL_EVENTS or event in row.events.split(",")
-    ]
-    if subscribed:
-        body = json.dumps(payload, ensure_ascii=False, default=str)
-        common = {"event": event, "dossier_code": dossier_code, "payload": body, "created_at": now}
-        rows = [{**common, "webhook_id": i, "due_at": now, "attempts": 0} for i in subscribed]
-        conn.execute(insert(webhook_deliveries).inline().execution_options(**QUEUED), rows)
-    return len(subscribed)
+) -> None:
+    """Write one delivery of ``event`` per active webhook subscribed to it, in the caller's transaction."""
+    hot = HotSQL(conn)
+    body = json.dumps(payload, ensure_ascii=False, default=str)
+    at = hot.timestamp(now)
+    sql = _ENQUEUE_SQLITE if conn.dialect.name == "sqlite" else _ENQUEUE_POSTGRESQL
+    hot.run(sql, (event, dossier_code, body, at, at, f",{event},"))
 
 
-def status_changed(conn: Connection, dossier: Mapping[str, Any], new: int, now: datetime) -> int:
+def status_changed(conn: Connection, dossier: Mapping[str, Any], new: int, now: datetime) -> None:
     """Enqueue ``dossier.status_changed`` for a dossier moving from its stored status to ``new``."""
     payload = {
         "code": dossier["code"],
@@ -230,7 +231,7 @@ def status_changed(conn: Connection, dossier: Mapping[str, Any], new: int, now: 
         "previous_status": describe(dossier["status"]),
         "at": now.astimezone(UTC).isoformat(),
     }
-    return enqueue(conn, STATUS_CHANGED, payload, now, dossier_code=dossier["code"])
+    enqueue(conn, STATUS_CHANGED, payload, now, dossier_code=dossier["code"])
 
 
 # -- delivery ---------------------------------------------------------------------------------------

@@ -109,6 +109,11 @@ class HotSQL:
         cursor.execute(self._sql(sql), params)
         return cursor
 
+    def run(self, sql: str, params: Sequence[Any]) -> None:
+        """Run a write whose result nobody reads (``?`` marks its parameters): queued in a PostgreSQL unit
+        of work, so that it goes to the server with the unit's next query or its COMMIT."""
+        self._run(sql, params).close()
+
     def _run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         cursor = self._raw.cursor()
         if len(rows) == 1:  # the usual case; executemany costs several times more for one row
