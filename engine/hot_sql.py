@@ -16,6 +16,8 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from .errors import ConflictError
+
 _READY_WITH_VERSION = (
     "SELECT r.instance_id, i.row_version, c.claimed_by FROM ready_tasks r "
     "JOIN instances i ON i.id = r.instance_id LEFT JOIN task_claims c ON c.task_id = r.id WHERE r.id = ?"
@@ -51,6 +53,8 @@ _DELETE_SUBSCRIPTION = (
     "DELETE FROM message_subscriptions WHERE task_id = ? AND message_name = ?",
 )
 _DELETE_CLAIM = "DELETE FROM task_claims WHERE task_id = ?"
+_CLAIM_FREE = "DELETE FROM task_claims WHERE task_id = ? AND motcua_claim_free(claimed_by, ?, task_id)"
+_CLAIM_HOLDER = "SELECT claimed_by FROM task_claims WHERE task_id = ?"
 # A claim in one statement: only a ready task can be claimed, and a claim held by someone else is only
 # taken over when forced.  (SQLite needs the WHERE of the SELECT to parse the upsert.)
 _TAKE_CLAIM = (
@@ -195,6 +199,25 @@ class HotSQL:
         row = cursor.fetchone()
         cursor.close()
         return str(row[0]) if row is not None else None
+
+    def release_claim_of(self, task_id: str, actor: str) -> None:
+        """Delete the claim on a task unless someone other than ``actor`` holds it.
+
+        One queued statement in a PostgreSQL unit (``motcua_claim_free`` fails the unit if someone else
+        holds it); read and checked at once on SQLite.
+
+        Raises:
+            ConflictError: on SQLite, someone else holds the task.
+        """
+        if self.queued:
+            self._run(_CLAIM_FREE, (task_id, actor)).close()
+            return
+        cursor = self._run(_CLAIM_HOLDER, (task_id,))
+        row = cursor.fetchone()
+        cursor.close()
+        if row is not None and row[0] != actor:
+            raise ConflictError(f"Task {task_id} is claimed by {row[0]}", claimed_by=row[0])
+        self.delete_claim(task_id)
 
     def delete_claim(self, task_id: str) -> None:
         """Remove the claim on a task, if any."""

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from .store import UnitOfWork
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_UNREAD: Any = object()  # a claim not read yet: checked by the unit of work itself
 
 
 class InstanceOps:
@@ -155,23 +156,20 @@ class InstanceOps:
             ValidationError: ``data`` is malformed.
         """
         data = self.validate_data(data)
-        trusted = seen if seen is not None and self.instances.holds(seen[0], seen[1]) else None
+        trusted = self._trusted_start(task_id, expected_version, seen)
 
         def locate(uow: UnitOfWork) -> tuple[str, int | None]:
             found = trusted or uow.ready_task_version(task_id)
             if found is None:
                 raise _missing_task(uow, task_id)
             instance_id, version, claimed_by = found
-            if claimed_by is not None and claimed_by != actor:
-                raise ConflictError(f"Task {task_id} is claimed by {claimed_by}", claimed_by=claimed_by)
+            _release_for(uow, task_id, actor, claimed_by)
             if expected_version is not None and expected_version != version:
                 raise ConflictError(
                     "The dossier changed since you loaded it; reload and try again",
                     expected_version=expected_version,
                     row_version=version,
                 )
-            if claimed_by is not None:
-                uow.release(task_id)
             return instance_id, version
 
         def act(instance: Instance, log: UnitLog) -> None:
@@ -191,6 +189,19 @@ class InstanceOps:
                 raise
         trusted = None  # someone wrote the instance since the caller read it: read it again
         return self._on_instance(locate, actor, act)
+
+    def _trusted_start(
+        self, task_id: str, expected_version: int | None, seen: tuple[str, int, str | None] | None
+    ) -> tuple[str, int, Any] | None:
+        """Where a completion may start without reading its task: the caller's context if this process
+        holds that version of the instance, else the cached instance the task was last ready in (its
+        claim then checked in the server), unless the caller expects another version."""
+        if seen is not None:
+            return seen if self.instances.holds(seen[0], seen[1]) else None
+        held = self.instances.holding_task(task_id)
+        if held is None or (expected_version is not None and expected_version != held[1]):
+            return None
+        return (held[0], held[1], _UNREAD)
 
     # -- claims -----------------------------------------------------------------------------------
     def claim_task(self, task_id: str, actor: str, *, force: bool = False) -> dict[str, Any]:
@@ -350,6 +361,16 @@ def task_by_id(workflow: BpmnWorkflow, task_id: str) -> Task | None:
         return workflow.get_task_from_id(UUID(task_id))
     except (ValueError, TaskNotFoundException):
         return None
+
+
+def _release_for(uow: UnitOfWork, task_id: str, actor: str, claimed_by: Any) -> None:
+    """Let ``actor`` complete a task: refuse if someone else holds its claim, else drop the claim."""
+    if claimed_by is _UNREAD:  # from the cached instance: checked by the unit of work (queued)
+        uow.release_claim_of(task_id, actor)
+    elif claimed_by is not None:
+        if claimed_by != actor:
+            raise ConflictError(f"Task {task_id} is claimed by {claimed_by}", claimed_by=claimed_by)
+        uow.release(task_id)
 
 
 def _missing_task(uow: UnitOfWork, task_id: str) -> MotcuaError:

@@ -339,17 +339,21 @@ def wake_task(task: Task) -> None:
 
 class InstanceCache:
     """A small thread-safe LRU of live (unfinished) instances, each held by at most one unit of work at a
-    time."""
+    time, with an index of the ready tasks of the cached instances (by their last projection)."""
 
     def __init__(self, size: int) -> None:
         self.size = size
         self._items: OrderedDict[str, Instance] = OrderedDict()
+        self._tasks: dict[str, str] = {}  # ready task id -> id of the cached instance it is ready in
         self._lock = threading.Lock()
 
     def take(self, instance_id: str) -> Instance | None:
         """Remove and return the cached instance, if any."""
         with self._lock:
-            return self._items.pop(instance_id, None)
+            instance = self._items.pop(instance_id, None)
+            if instance is not None:
+                self._unindex(instance)
+            return instance
 
     def put(self, instance: Instance) -> None:
         """Return an instance after a successful commit (a finished one is let go: nothing more happens to
@@ -357,10 +361,7 @@ class InstanceCache:
         if instance.workflow.completed:
             return
         with self._lock:
-            self._items[instance.id] = instance
-            self._items.move_to_end(instance.id)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
+            self._keep(instance)
 
     def offer(self, instance: Instance) -> None:
         """Cache an instance that a read-only unit of work loaded, unless a version as new is cached.
@@ -374,10 +375,34 @@ class InstanceCache:
             cached = self._items.get(instance.id)
             if cached is not None and cached.row_version >= instance.row_version:
                 return
-            self._items[instance.id] = instance
-            self._items.move_to_end(instance.id)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
+            self._keep(instance)
+
+    def holding_task(self, task_id: str) -> tuple[str, int] | None:
+        """Return (instance id, row version) of the cached instance in which ``task_id`` was last seen
+        ready, or None."""
+        with self._lock:
+            instance_id = self._tasks.get(task_id)
+            cached = self._items.get(instance_id) if instance_id is not None else None
+            return (cached.id, cached.row_version) if cached is not None else None
+
+    def _keep(self, instance: Instance) -> None:
+        replaced = self._items.get(instance.id)
+        if replaced is not None:
+            self._unindex(replaced)
+        self._items[instance.id] = instance
+        self._items.move_to_end(instance.id)
+        if instance.projection is not None:
+            for task_id in instance.projection.ready_tasks:
+                self._tasks[task_id] = instance.id
+        while len(self._items) > self.size:
+            _, evicted = self._items.popitem(last=False)
+            self._unindex(evicted)
+
+    def _unindex(self, instance: Instance) -> None:
+        if instance.projection is not None:
+            for task_id in instance.projection.ready_tasks:
+                if self._tasks.get(task_id) == instance.id:
+                    del self._tasks[task_id]
 
     def holds(self, instance_id: str, row_version: int) -> bool:
         """Whether this version of the instance is cached (and not being worked on)."""
@@ -397,3 +422,4 @@ class InstanceCache:
         """Forget every cached instance."""
         with self._lock:
             self._items.clear()
+            self._tasks.clear()

@@ -8,6 +8,7 @@ optimistic ``row_version`` check on the instance row decides which of two writer
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -242,9 +243,17 @@ class Store:
 STALE_INSTANCE = "was changed by another writer"
 
 
+# The message of ``motcua_claim_free()`` (migration 0014) when someone else holds a task being completed.
+_CLAIMED = re.compile(r"motcua: task (\S+) is claimed by (.+)")
+
+
 def _conflict(error: BaseException | None) -> ConflictError | None:
     """Return the ConflictError a database error stands for (a concurrent writer won), or None."""
     text = str(error)
+    claimed = _CLAIMED.search(text)
+    if claimed is not None:
+        holder = claimed.group(2).splitlines()[0]
+        return ConflictError(f"Task {claimed.group(1)} is claimed by {holder}", claimed_by=holder)
     if STALE_INSTANCE in text:
         return StaleVersionError("The instance was changed by another writer; reload it and try again")
     lowered = text.lower()
@@ -430,6 +439,14 @@ class UnitOfWork(WakeUpQueries):
             The task's instance id, or None when nothing was claimed (the task is not ready, or is held).
         """
         return self.hot.take_claim(task_id, actor, at, force)
+
+    def release_claim_of(self, task_id: str, actor: str) -> None:
+        """Remove the claim on a task unless someone other than ``actor`` holds it.
+
+        Raises:
+            ConflictError: someone else holds it (on PostgreSQL when the unit commits: the check is queued).
+        """
+        self.hot.release_claim_of(task_id, actor)
 
     def release(self, task_id: str) -> None:
         """Remove the claim on a task, if any."""

@@ -154,3 +154,50 @@ def _open(uow: UnitOfWork) -> bool:
     if hasattr(raw, "info"):  # psycopg
         return bool(raw.info.transaction_status != TransactionStatus.IDLE)
     return bool(raw.in_transaction)
+
+
+def test_a_completion_on_a_cached_instance_reads_nothing_more(make_engine, monkeypatch):
+    engine = make_engine()
+    view = _started(engine)
+    reads: list[str] = []
+    original = UnitOfWork.ready_task_version
+    monkeypatch.setattr(
+        UnitOfWork, "ready_task_version", lambda self, t: reads.append(t) or original(self, t)
+    )
+    done = engine.complete_task(view["tasks"][0]["id"], FORM, actor="desk")
+    assert reads == []  # the task was ready in the instance this process cached at its start
+    assert done["row_version"] == view["row_version"] + 1
+
+
+def test_a_claim_held_by_someone_else_stops_a_completion_on_a_cached_instance(make_engine):
+    engine = make_engine()
+    view = _started(engine)
+    [task] = view["tasks"]
+    engine.claim_task(task["id"], "desk.b")
+    with pytest.raises(ConflictError, match=r"claimed by desk\.b") as refused:
+        engine.complete_task(task["id"], FORM, actor="desk.a")
+    assert refused.value.details.get("claimed_by") == "desk.b"
+    after = make_engine().show(view["id"])
+    assert after["row_version"] == view["row_version"]  # nothing of the attempt was written
+    assert _holder(engine, task["id"]) == "desk.b"
+    done = engine.complete_task(task["id"], FORM, actor="desk.b")  # the holder may, and the claim goes
+    assert done["row_version"] == view["row_version"] + 1
+    assert _holder(engine, task["id"]) is None
+
+
+def _holder(engine: Any, task_id: str) -> str | None:
+    with engine.store.unit_of_work(write=False) as uow:
+        claim = uow.claim_of(task_id)
+    return claim.claimed_by if claim is not None else None
+
+
+def test_a_completion_on_a_stale_cached_instance_is_retried_from_the_database(make_engine):
+    first, second = make_engine(), make_engine()
+    view = _started(first)  # cached by the first process
+    [task] = view["tasks"]
+    second.complete_task(task["id"], {"complete": True, "copies": 3}, actor="desk.b")
+    with pytest.raises(TaskStateError, match="already completed"):
+        first.complete_task(task["id"], FORM, actor="desk.a")
+    final = make_engine().show(view["id"])
+    assert [h["action"] for h in final["history"]].count("task_completed") == 1
+    assert final["data"]["copies"] == 3

@@ -1,4 +1,4 @@
-"""motcua_written(): the check that lets a unit of work queue its instance update with its COMMIT.
+"""motcua_written(), motcua_claim_free(): checks that let a unit of work queue its writes with its COMMIT.
 
 A unit of work writes its instance row only if nobody wrote it since it was read
 (``UPDATE ... WHERE row_version = <read>``).  On PostgreSQL the unit's writes and its COMMIT travel in one
@@ -34,11 +34,29 @@ $$
 """
 
 
+# The same idea for a task's claim: a completion that starts from its cached instance checks in the server
+# that nobody else holds the task (``HotSQL.release_claim_of``).
+_CREATE_CLAIM_CHECK = """
+CREATE OR REPLACE FUNCTION motcua_claim_free(holder text, actor text, task_id text) RETURNS boolean
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF holder <> actor THEN
+        RAISE EXCEPTION 'motcua: task % is claimed by %', task_id, holder
+            USING ERRCODE = 'serialization_failure';
+    END IF;
+    RETURN true;
+END
+$$
+"""
+
+
 def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute(_CREATE)
+        op.execute(_CREATE_CLAIM_CHECK)
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP FUNCTION IF EXISTS motcua_claim_free(text, text, text)")
         op.execute("DROP FUNCTION IF EXISTS motcua_written(bigint, text)")
