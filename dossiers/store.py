@@ -74,12 +74,15 @@ def insert_dossier(conn: Connection, values: Mapping[str, Any]) -> None:
     conn.execute(insert(dossiers).values(**_encode(values)))
 
 
+# Built once: every step of a dossier reads it.
+_DOSSIER = select(dossiers).where(dossiers.c.code == bindparam("which_code"))
+_DOSSIER_FOR_UPDATE = _DOSSIER.with_for_update()
+
+
 def get_dossier(conn: Connection, code: str, *, for_update: bool = False) -> dict[str, Any] | None:
     """Return a dossier by code (locking its row when asked), or None."""
-    query = select(dossiers).where(dossiers.c.code == code)
-    if for_update and conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    row = conn.execute(query).first()
+    locking = for_update and conn.dialect.name == "postgresql"
+    row = conn.execute(_DOSSIER_FOR_UPDATE if locking else _DOSSIER, {"which_code": code}).first()
     return decode(row) if row is not None else None
 
 

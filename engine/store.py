@@ -152,6 +152,12 @@ def _do_executemany(cursor: Any, statement: str, parameters: Any, context: Any) 
 _HEAD_COLUMNS = [c for c in t.instances.c if c.name != "state"]
 _SELECT_HEAD = select(*_HEAD_COLUMNS).where(t.instances.c.id == bindparam("instance_id"))
 _SELECT_READY = select(t.ready_tasks).where(t.ready_tasks.c.id == bindparam("task_id"))
+_LATEST_DEFINITION = (  # every start runs it
+    select(*[c for c in t.definitions.c if c.name not in ("xml", "spec_json")])
+    .where(t.definitions.c.key == bindparam("key"))
+    .order_by(t.definitions.c.version.desc())
+    .limit(1)
+)
 _FIND_SUBSCRIPTIONS = (
     select(t.message_subscriptions, t.instances.c.row_version)
     .join(t.instances, t.instances.c.id == t.message_subscriptions.c.instance_id)
@@ -320,9 +326,7 @@ class UnitOfWork(WakeUpQueries):
     # -- definitions -------------------------------------------------------------------------------
     def latest_definition(self, key: str) -> AnyRow | None:
         """Return the newest definition row of a process key (without the XML), or None."""
-        cols = [c for c in t.definitions.c if c.name not in ("xml", "spec_json")]
-        query = select(*cols).where(t.definitions.c.key == key).order_by(t.definitions.c.version.desc())
-        return self.conn.execute(query.limit(1)).first()
+        return self.conn.execute(_LATEST_DEFINITION, {"key": key}).first()
 
     def definition(self, definition_id: int) -> AnyRow | None:
         """Return a whole definition row by id, or None."""
