@@ -74,7 +74,10 @@ def _tune_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        immediate = conn.get_execution_options().get("motcua_write", False)
+        options = conn.get_execution_options()
+        if options.get("isolation_level") == "AUTOCOMMIT":  # asked for no transaction (e.g. VACUUM)
+            return
+        immediate = options.get("motcua_write", False)
         # Straight to the driver: this runs once per unit of work, SQLAlchemy's execute costs ~70 µs.
         conn.connection.driver_connection.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")  # type: ignore[union-attr]
 
@@ -111,7 +114,9 @@ def _autocommit_again(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
 
 
 def _begin_outside_units(conn: Connection) -> None:
-    if conn.get_execution_options().get("motcua_unit") is None:
+    options = conn.get_execution_options()
+    # A unit of work sends its own BEGIN (or none); AUTOCOMMIT asks for none at all (VACUUM, CREATE DATABASE).
+    if options.get("motcua_unit") is None and options.get("isolation_level") != "AUTOCOMMIT":
         conn.connection.driver_connection.execute("BEGIN")  # type: ignore[union-attr]
 
 

@@ -201,3 +201,18 @@ def test_a_completion_on_a_stale_cached_instance_is_retried_from_the_database(ma
     final = make_engine().show(view["id"])
     assert [h["action"] for h in final["history"]].count("task_completed") == 1
     assert final["data"]["copies"] == 3
+
+
+def test_an_autocommit_connection_runs_statements_that_refuse_a_transaction(make_engine):
+    db = make_engine().store.engine
+    with db.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM"))  # fails inside a transaction block, on both databases
+    with db.begin() as conn:  # and a plain connection still gets its transaction
+        assert conn.execute(text("SELECT 1")).scalar() == 1
+        assert _open_raw(conn.connection.dbapi_connection)
+
+
+def _open_raw(raw: Any) -> bool:
+    if hasattr(raw, "info"):  # psycopg
+        return bool(raw.info.transaction_status != TransactionStatus.IDLE)
+    return bool(raw.in_transaction)
