@@ -205,9 +205,9 @@ class Store:
     def lend_connection(self) -> Iterator[None]:
         """Let the units of work of the block (in this thread) share one pooled connection.
 
-        The connection is checked out (and pinged) at the first unit that needs it, not before; a unit opened
+        The connection is checked out at the first unit that needs it, not before; a unit opened
         while another is still open takes a connection of its own.  The web app lends one per request, which
-        saves a checkout and a ping for each unit after the first (a task completion runs three).
+        saves a checkout for each unit after the first (a task completion runs three).
         """
         lease = _Lease(self)
         token = _LEASE.set(lease)
