@@ -3,14 +3,15 @@
 SQLAlchemy's execution layer costs about 70 µs per statement, fifteen times what SQLite needs to run
 these statements, and a unit of work runs five of them.  Everything else goes through SQLAlchemy Core.
 The statements are plain SQL that SQLite and PostgreSQL both accept; only the parameter marker and the
-way timestamps are bound differ (SQLite has no time zones: UTC text in SQLAlchemy's own format).
+way timestamps are bound differ (SQLite has no time zones: UTC text in SQLAlchemy's own format).  Inside a
+PostgreSQL unit of work they are queued in its pipeline (``queued``), and the two checks that cannot wait
+for a result there run in the server instead (``motcua_written``, ``motcua_claim_free``: migration 0014).
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -47,11 +48,7 @@ _INSERT_SUBSCRIPTION_KEY = (
     "INSERT INTO subscription_keys (subscription_id, name, value) "
     "SELECT id, ?, ? FROM message_subscriptions WHERE task_id = ? AND message_name = ?"
 )
-_DELETE_SUBSCRIPTION = (
-    "DELETE FROM subscription_keys WHERE subscription_id IN "
-    "(SELECT id FROM message_subscriptions WHERE task_id = ? AND message_name = ?)",
-    "DELETE FROM message_subscriptions WHERE task_id = ? AND message_name = ?",
-)
+_DELETE_SUBSCRIPTION = "DELETE FROM message_subscriptions WHERE task_id = ? AND message_name = ?"
 _DELETE_CLAIM = "DELETE FROM task_claims WHERE task_id = ?"
 _CLAIM_FREE = "DELETE FROM task_claims WHERE task_id = ? AND motcua_claim_free(claimed_by, ?, task_id)"
 _CLAIM_HOLDER = "SELECT claimed_by FROM task_claims WHERE task_id = ?"
@@ -75,9 +72,8 @@ _INSERT_AUDIT = (
 )
 
 
+# A subscription's correlation keys go with it (ON DELETE CASCADE).
 _CLEAR = (
-    "DELETE FROM subscription_keys WHERE subscription_id IN "
-    "(SELECT id FROM message_subscriptions WHERE instance_id = ?)",
     "DELETE FROM message_subscriptions WHERE instance_id = ?",
     "DELETE FROM timers WHERE instance_id = ?",
     "DELETE FROM ready_tasks WHERE instance_id = ?",
@@ -138,18 +134,6 @@ class HotSQL:
         cursor.close()
         return (row[0], int(row[1]), row[2]) if row is not None else None
 
-    @contextlib.contextmanager
-    def batch(self) -> Iterator[None]:
-        """Send the statements of the block in one round trip where the driver can (PostgreSQL pipeline).
-
-        Row counts of cursors used inside the block are known only after it ends.
-        """
-        if self._sqlite or self.queued:  # a unit's pipeline already batches them until its COMMIT
-            yield
-            return
-        with self._raw.pipeline():
-            yield
-
     def update_instance(self, instance_id: str, expected_version: int, values: dict[str, Any]) -> Any:
         """Write the instance row if its version is still ``expected_version``.
 
@@ -169,13 +153,13 @@ class HotSQL:
             expected_version,
         )
         if self.queued:
-            self._run(_UPDATE_INSTANCE_CHECKED, (*params, instance_id)).close()
+            self.run(_UPDATE_INSTANCE_CHECKED, (*params, instance_id))
             return None
         return self._run(_UPDATE_INSTANCE, params)
 
     def insert_instance(self, values: dict[str, Any]) -> None:
         """Insert a new instance row (a dict with the table's columns)."""
-        self._run(
+        self.run(
             _INSERT_INSTANCE,
             (
                 values["id"],
@@ -191,7 +175,7 @@ class HotSQL:
                 self.timestamp(values["updated_at"]),
                 self.timestamp(values["completed_at"]),
             ),
-        ).close()
+        )
 
     def take_claim(self, task_id: str, actor: str, at: datetime, force: bool) -> str | None:
         """Claim a ready task (``_TAKE_CLAIM``); return its instance id, or None if nothing was claimed."""
@@ -210,7 +194,7 @@ class HotSQL:
             ConflictError: on SQLite, someone else holds the task.
         """
         if self.queued:
-            self._run(_CLAIM_FREE, (task_id, actor)).close()
+            self.run(_CLAIM_FREE, (task_id, actor))
             return
         cursor = self._run(_CLAIM_HOLDER, (task_id,))
         row = cursor.fetchone()
@@ -221,12 +205,11 @@ class HotSQL:
 
     def delete_claim(self, task_id: str) -> None:
         """Remove the claim on a task, if any."""
-        self._run(_DELETE_CLAIM, (task_id,)).close()
+        self.run(_DELETE_CLAIM, (task_id,))
 
     def delete_subscription(self, task_id: str, message_name: str) -> None:
-        """Delete a message subscription with its correlation keys."""
-        for sql in _DELETE_SUBSCRIPTION:
-            self._run(sql, (task_id, message_name)).close()
+        """Delete a message subscription with its correlation keys (ON DELETE CASCADE)."""
+        self.run(_DELETE_SUBSCRIPTION, (task_id, message_name))
 
     def insert_subscription(
         self,
@@ -238,7 +221,7 @@ class HotSQL:
         keys: Sequence[tuple[str, str]],
     ) -> None:
         """Insert a message subscription and its correlation keys (name, canonical value)."""
-        self._run(_INSERT_SUBSCRIPTION, (instance_id, task_id, element_id, message_name, correlation)).close()
+        self.run(_INSERT_SUBSCRIPTION, (instance_id, task_id, element_id, message_name, correlation))
         if keys:
             self._run_many(
                 _INSERT_SUBSCRIPTION_KEY, [(name, value, task_id, message_name) for name, value in keys]
@@ -247,12 +230,12 @@ class HotSQL:
     def clear_projection(self, instance_id: str) -> None:
         """Delete every projection row of an instance."""
         for sql in _CLEAR:
-            self._run(sql, (instance_id,)).close()
+            self.run(sql, (instance_id,))
 
     def delete_ready(self, task_ids: Sequence[str]) -> None:
         """Delete ready-task rows by id."""
         marks = ", ".join("?" * len(task_ids))
-        self._run(f"DELETE FROM ready_tasks WHERE id IN ({marks})", tuple(task_ids)).close()  # noqa: S608
+        self.run(f"DELETE FROM ready_tasks WHERE id IN ({marks})", tuple(task_ids))  # noqa: S608
 
     def insert_ready(self, rows: Sequence[dict[str, Any]]) -> None:
         """Insert ready-task rows (dicts with the table's columns)."""
@@ -275,7 +258,7 @@ class HotSQL:
     def delete_timers(self, task_ids: Sequence[str]) -> None:
         """Delete wake-up rows (timers, retries) by task id."""
         marks = ", ".join("?" * len(task_ids))
-        self._run(f"DELETE FROM timers WHERE task_id IN ({marks})", tuple(task_ids)).close()  # noqa: S608
+        self.run(f"DELETE FROM timers WHERE task_id IN ({marks})", tuple(task_ids))  # noqa: S608
 
     def insert_timers(self, rows: Sequence[dict[str, Any]]) -> None:
         """Insert wake-up rows (dicts with task_id, instance_id, element_id, kind and due_at), unclaimed."""

@@ -381,7 +381,8 @@ class UnitOfWork(WakeUpQueries):
         """Write an instance row, its projections and audit entries, if nobody else wrote it since.
 
         The instance row goes first, so that concurrent writers queue on its lock rather than deadlock
-        on the projection rows; on PostgreSQL the hot statements travel in one pipeline.
+        on the projection rows.  On PostgreSQL all of it is queued in the unit's pipeline, and the
+        version is checked in the server (``HotSQL.update_instance``); on SQLite by the row count here.
 
         Args:
             projections: (old, new); an old of None (state freshly loaded) rewrites every row.
@@ -390,16 +391,15 @@ class UnitOfWork(WakeUpQueries):
             ConflictError: the row version moved on (another writer committed first).
         """
         old, new = projections
-        with self.hot.batch():
-            cursor = self.hot.update_instance(instance_id, expected_version, values)
-            if old is None:
-                self.hot.clear_projection(instance_id)
-                old = EMPTY_PROJECTION
-            self._sync_ready(instance_id, old.ready_tasks, new.ready_tasks)
-            self._sync_timers(instance_id, old.timers, new.timers)
-            if audit:
-                self.hot.insert_audit(audit)
-            self._sync_subscriptions(instance_id, old.subscriptions, new.subscriptions)
+        cursor = self.hot.update_instance(instance_id, expected_version, values)
+        if old is None:
+            self.hot.clear_projection(instance_id)
+            old = EMPTY_PROJECTION
+        self._sync_ready(instance_id, old.ready_tasks, new.ready_tasks)
+        self._sync_timers(instance_id, old.timers, new.timers)
+        if audit:
+            self.hot.insert_audit(audit)
+        self._sync_subscriptions(instance_id, old.subscriptions, new.subscriptions)
         if cursor is not None and cursor.rowcount != 1:
             raise StaleVersionError(
                 "The instance was changed by another writer; reload it and try again",
