@@ -44,7 +44,6 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -71,10 +70,10 @@ from engine.store import Store, create_db_engine  # noqa: E402
 from handlers import HandlerRegistry, default_registry  # noqa: E402
 from motcua.bundle import bundled_bpmn  # noqa: E402
 from motcua.schema import upgrade  # noqa: E402
+from tests.engine.test_levels_e2e import FORM, start_data  # noqa: E402
 
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 WORKFLOWS = ROOT / "workflows"
-FORM = {"ho_ten": "Nguyễn Văn An", "ngay_sinh": "1990-05-17", "muc_dich": "Xin việc"}
 TEN = 10
 
 
@@ -89,27 +88,8 @@ class Step:
 
 
 def dossier_data(code: str, delivery_method: str = "online") -> dict[str, Any]:
-    """The start data of a level-4 dossier, as ``DossierService.submit`` gives it (tests/engine e2e)."""
-    return {
-        "dossier_code": code,
-        "procedure_code": "1.001417",
-        "procedure_name": "Cấp Phiếu lý lịch tư pháp",
-        "level": 4,
-        "processing_days": 10,
-        "fees": [{"code": "LLTP", "amount": Decimal("200000")}],
-        "fee_total": Decimal("200000"),
-        "applicant": {
-            "name": "Nguyễn Văn An",
-            "id_number": "001090012345",
-            "address": "12 Tràng Tiền, Hoàn Kiếm, Hà Nội",
-            "phone": "0912345678",
-            "email": "an.nguyen@example.vn",
-        },
-        "channel": 2,
-        "attachments": [],
-        "form_data": FORM,
-        "delivery_method": delivery_method,
-    }
+    """The start data of a level-4 dossier, as ``DossierService.submit`` gives it (the e2e tests' own)."""
+    return {**start_data(code, 4), "delivery_method": delivery_method}
 
 
 def supplement_loop() -> list[Step]:

@@ -19,8 +19,9 @@ from dossiers.timer_functions import timer_functions
 from engine.errors import HandlerError
 from engine.facade import Engine
 from engine.runtime import ServiceContext
-from handlers import HandlerRegistry, default_registry
+from handlers import HandlerRegistry
 from handlers.dossier_ops import HANDLERS as DOSSIER_HANDLERS
+from tests.engine.conftest import dossier_registry
 
 BPMN = Path(__file__).resolve().parents[2] / "workflows" / "bpmn"
 FRAGMENTS = sorted((BPMN / "fragments").glob("*.bpmn"))
@@ -43,10 +44,33 @@ def make_engine(make_engine: Callable[..., Engine]) -> Callable[..., Engine]:
 @pytest.fixture
 def registry() -> HandlerRegistry:
     """The default handlers plus the ones the bundled dossier processes call."""
-    registry = default_registry()
-    for operator, handler in DOSSIER_HANDLERS.items():
-        registry.register(operator, handler)
-    return registry
+    return dossier_registry()
+
+
+def start_data(code: str, level: int) -> dict[str, Any]:
+    """The start data of a judicial-record dossier of ``level``, as ``DossierService.submit`` gives it (also
+    used by ``bench/engine_overhead.py``)."""
+    data: dict[str, Any] = {
+        "dossier_code": code,
+        "procedure_code": "1.001417",
+        "procedure_name": "Cấp Phiếu lý lịch tư pháp",
+        "level": level,
+        "processing_days": 10,
+        "fees": [{"code": "LLTP", "amount": Decimal("200000")}],
+        "fee_total": Decimal("200000"),
+        "applicant": {
+            "name": "Nguyễn Văn An",
+            "id_number": "001090012345",
+            "address": "12 Tràng Tiền, Hoàn Kiếm, Hà Nội",
+            "phone": "0912345678",
+            "email": "an.nguyen@example.vn",
+        },
+        "channel": 2 if level >= 3 else 1,
+        "attachments": [],
+    }
+    if level >= 3:
+        data["form_data"] = FORM
+    return data
 
 
 class Dossier:
@@ -65,27 +89,7 @@ class Dossier:
         self.properties = self._properties(self.view["definition_id"])
 
     def _data(self, extra: dict[str, Any]) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "dossier_code": self.code,
-            "procedure_code": "1.001417",
-            "procedure_name": "Cấp Phiếu lý lịch tư pháp",
-            "level": self.level,
-            "processing_days": 10,
-            "fees": [{"code": "LLTP", "amount": Decimal("200000")}],
-            "fee_total": Decimal("200000"),
-            "applicant": {
-                "name": "Nguyễn Văn An",
-                "id_number": "001090012345",
-                "address": "12 Tràng Tiền, Hoàn Kiếm, Hà Nội",
-                "phone": "0912345678",
-                "email": "an.nguyen@example.vn",
-            },
-            "channel": 2 if self.level >= 3 else 1,
-            "attachments": [],
-        }
-        if self.level >= 3:
-            data["form_data"] = FORM
-        return {**data, **extra}
+        return {**start_data(self.code, self.level), **extra}
 
     def _properties(self, definition_id: int) -> dict[str, dict[str, str]]:
         """``{element id: spiffworkflow properties}`` of the deployed level process and its fragments."""

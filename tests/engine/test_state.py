@@ -15,7 +15,7 @@ from engine import state
 from engine.bpmn import load_documents
 from engine.runtime import EngineScriptEngine, SystemClock
 from engine.state import STATE_FORMAT, StateCodec, StateFormatError
-from tests.engine.conftest import bpmn_file
+from tests.engine.conftest import bpmn_file, fresh_dump
 
 
 def _script_engine() -> EngineScriptEngine:
@@ -42,18 +42,9 @@ def _snapshot(workflow: BpmnWorkflow) -> dict:
     }
 
 
-def _fresh_dump(codec: StateCodec, workflow: BpmnWorkflow) -> str:
-    saved = workflow.__dict__.pop("_motcua_fragments", None)
-    try:
-        return codec.dumps(workflow)
-    finally:
-        if saved is not None:
-            workflow._motcua_fragments = saved
-
-
 def _checked_dump(codec: StateCodec, workflow: BpmnWorkflow, spec, subs) -> BpmnWorkflow:
     cached = codec.dumps(workflow)
-    assert cached == _fresh_dump(codec, workflow), "the fragment cache served stale JSON"
+    assert cached == fresh_dump(codec, workflow), "the fragment cache served stale JSON"
     restored = codec.loads(cached, STATE_FORMAT, spec, subs, script_engine=workflow.script_engine)
     assert _snapshot(restored) == _snapshot(workflow)
     assert codec.dumps(restored) == cached

@@ -12,9 +12,8 @@ from SpiffWorkflow.util.task import TaskState
 
 from dossiers.timer_functions import timer_functions
 from engine.facade import Engine
-from engine.state import StateCodec
-from handlers import HandlerRegistry, default_registry
-from handlers.dossier_ops import HANDLERS as DOSSIER_HANDLERS
+from handlers import HandlerRegistry
+from tests.engine.conftest import dossier_registry, fresh_dump
 
 BPMN = Path(__file__).resolve().parents[2] / "workflows" / "bpmn"
 FINISHED = TaskState.COMPLETED | TaskState.CANCELLED
@@ -22,25 +21,12 @@ FINISHED = TaskState.COMPLETED | TaskState.CANCELLED
 
 @pytest.fixture
 def registry() -> HandlerRegistry:
-    registry = default_registry()
-    for operator, handler in DOSSIER_HANDLERS.items():
-        registry.register(operator, handler)
-    return registry
+    return dossier_registry()
 
 
 def _documents() -> list[tuple[str, bytes]]:
     paths = [BPMN / "dossier_l3.bpmn", *sorted((BPMN / "fragments").glob("*.bpmn"))]
     return [(path.name, path.read_bytes()) for path in paths]
-
-
-def _fresh_dump(codec: StateCodec, workflow: Any) -> str:
-    """Serialize without the fragment cache: every task converted again."""
-    saved = workflow.__dict__.pop("_motcua_fragments", None)
-    try:
-        return codec.dumps(workflow)
-    finally:
-        if saved is not None:
-            workflow._motcua_fragments = saved
 
 
 def _reload_and_check(engine: Engine, instance_id: str) -> None:
@@ -59,7 +45,7 @@ def _reload_and_check(engine: Engine, instance_id: str) -> None:
     ]
     assert sorted(map(str, cache)) == sorted(map(str, finished))
     seeded = engine.codec.dumps(workflow)
-    assert seeded == _fresh_dump(engine.codec, workflow) == stored
+    assert seeded == fresh_dump(engine.codec, workflow) == stored
 
 
 def test_cold_loads_save_exactly_what_was_stored(make_engine: Callable[..., Engine]) -> None:
