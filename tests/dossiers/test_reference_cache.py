@@ -1,5 +1,5 @@
 """The working calendar and the procedures' terms are read from the database at most every few seconds per
-process, and at once after this process changed them."""
+process, and at once after this process changed them (on SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -32,9 +32,9 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> _Clock:
     return fake
 
 
-def test_a_value_is_read_once_per_ttl_and_per_database(tmp_path: Path, clock: _Clock) -> None:
+def test_a_value_is_read_once_per_ttl_and_per_database(db_url: str, tmp_path: Path, clock: _Clock) -> None:
     cache = ReferenceCache(ttl=5.0)
-    one = create_db_engine(migrated_sqlite(tmp_path / "one.db"))
+    one = create_db_engine(db_url)
     two = create_db_engine(migrated_sqlite(tmp_path / "two.db"))
     reads: list[str] = []
 
@@ -58,8 +58,8 @@ def test_a_value_is_read_once_per_ttl_and_per_database(tmp_path: Path, clock: _C
     two.dispose()
 
 
-def test_a_calendar_change_made_here_is_seen_at_once(tmp_path: Path, clock: _Clock) -> None:
-    db = create_db_engine(migrated_sqlite(tmp_path / "calendar.db"))
+def test_a_calendar_change_made_here_is_seen_at_once(db_url: str, clock: _Clock) -> None:
+    db = create_db_engine(db_url)
     tet = date(2027, 2, 8)
     with db.begin() as conn:
         assert tet not in store.calendar_overrides(conn).days_off
@@ -72,9 +72,8 @@ def test_a_calendar_change_made_here_is_seen_at_once(tmp_path: Path, clock: _Clo
     db.dispose()
 
 
-def test_a_change_made_elsewhere_is_seen_within_the_ttl(tmp_path: Path, clock: _Clock) -> None:
-    url = migrated_sqlite(tmp_path / "shared.db")
-    here, elsewhere = create_db_engine(url), create_db_engine(url)  # two processes' engines
+def test_a_change_made_elsewhere_is_seen_within_the_ttl(db_url: str, clock: _Clock) -> None:
+    here, elsewhere = create_db_engine(db_url), create_db_engine(db_url)  # two processes' engines
     day = date(2027, 4, 30)
     with here.begin() as conn:
         assert day not in store.calendar_overrides(conn).days_off

@@ -12,7 +12,8 @@ from tests.web.conftest import LiveServer, Screens
 def test_login_sets_an_http_only_session_and_shows_the_user(people: Any, live: LiveServer, screens: Screens):
     page = people("citizen").page
     page.goto("/")
-    assert page.get_by_text("Xin chào, Nguyễn Thị Hương").is_visible()
+    # layout.js writes the greeting once GET /api/v1/auth/session answers: wait for it, as for the counter.
+    expect(page.get_by_text("Xin chào, Nguyễn Thị Hương")).to_be_visible()
     cookies = {c["name"]: c for c in page.context.cookies()}
     assert cookies["motcua_session"]["httpOnly"] and cookies["motcua_session"]["sameSite"] == "Strict"
     assert not cookies["motcua_csrf"]["httpOnly"]
