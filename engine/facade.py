@@ -171,8 +171,9 @@ class Engine(InstanceOps, WakeUps):
             log.record("started", version=head.version, business_key=business_key)
             self.run_steps(instance, log)
             self.save(uow, instance, log, started_by=actor)
+        view = summary(instance)
         self.instances.put(instance)
-        return summary(instance)
+        return view
 
     def start_once(
         self,
@@ -259,14 +260,14 @@ class Engine(InstanceOps, WakeUps):
 
     def _current(self, uow: UnitOfWork, instance_id: str, known_version: int | None) -> Instance:
         if known_version is not None:
-            cached = self.instances.take(instance_id)
-            if cached is not None and cached.row_version == known_version:
+            cached = self.instances.take(instance_id, known_version)
+            if cached is not None:
                 return cached
         head = uow.instance_head(instance_id)
         if head is None:
             raise NotFoundError(f"Instance {instance_id} does not exist", instance_id=instance_id)
-        cached = self.instances.take(instance_id)
-        if cached is not None and cached.row_version == head.row_version:
+        cached = self.instances.take(instance_id, head.row_version)
+        if cached is not None:
             return cached
         return self._load(uow, head)
 

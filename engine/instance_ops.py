@@ -119,8 +119,9 @@ class InstanceOps:
             if resolve_incidents:
                 uow.resolve_incidents(instance.id, log.now, actor)
             self.save(uow, instance, log)
+        view = summary(instance)
         self.instances.put(instance)
-        return summary(instance)
+        return view
 
     def run_steps(self, instance: Instance, log: UnitLog) -> None:
         """Run the engine steps of an instance, turning task failures into retries or incidents."""

@@ -17,7 +17,7 @@ import click
 from engine.errors import MotcuaError
 
 from .cli_base import _fail
-from .settings import Settings
+from .settings import Settings, tune_collector
 
 
 @click.command()
@@ -73,6 +73,7 @@ def worker(
         if any(value <= 0 for value in overrides.values()):
             raise click.BadParameter("--tick and --lease must be positive")
         settings = replace(settings, **overrides)
+        tune_collector(settings)
         chosen = [name.strip() for name in jobs.split(",") if name.strip()] if jobs else None
         scheduler = build_scheduler(
             settings, worker=worker_id, jobs=chosen, faults=os.environ.get("MOTCUA_FAULTS")

@@ -30,15 +30,17 @@ def _start_scheduler(worker: Any) -> None:
     Every worker runs them: the jobs claim their rows with locks and leases, so workers share the work
     instead of repeating it (see ``motcua/scheduler.py``).  First the objects the app was built from are
     frozen out of the garbage collector's reach (``gc.freeze``): they live as long as the worker, and a full
-    collection that walked them all would pause whichever request it lands on.
+    collection that walked them all would pause whichever request it lands on; then the collector's
+    thresholds are set (``MOTCUA_GC_THRESHOLDS``, ``tune_collector``).
     """
     import gc
 
     from .scheduler import Scheduler
-    from .settings import Settings
+    from .settings import Settings, tune_collector
 
     gc.freeze()
     settings = Settings.from_env()
+    tune_collector(settings)
     if not settings.scheduler:
         return
     import logging

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 
 from engine.errors import ValidationError
-from motcua.settings import ROOT, Settings
+from motcua.settings import ROOT, Settings, tune_collector
 
 
 def test_defaults():
@@ -63,3 +65,25 @@ def test_a_bad_switch_number_or_pair_names_the_variable(name, value):
     with pytest.raises(ValidationError) as caught:
         Settings.from_env({name: value})
     assert name in caught.value.errors and name in caught.value.message
+
+
+def test_collector_thresholds_default_and_from_the_environment() -> None:
+    assert Settings.from_env({}).gc_thresholds == (10000, 10, 100)
+    settings = Settings.from_env({"MOTCUA_GC_THRESHOLDS": " 700, 10 ,10 "})
+    assert settings.gc_thresholds == (700, 10, 10)
+
+
+@pytest.mark.parametrize("value", ["10000", "10000,10", "a,b,c", "0,10,100", "-1,10,100", "1,2,3,4"])
+def test_bad_collector_thresholds_name_the_variable(value: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        Settings.from_env({"MOTCUA_GC_THRESHOLDS": value})
+    assert "MOTCUA_GC_THRESHOLDS" in caught.value.errors
+
+
+def test_tune_collector_sets_the_thresholds() -> None:
+    before = gc.get_threshold()
+    try:
+        tune_collector(Settings.from_env({"MOTCUA_GC_THRESHOLDS": "12345,6,78"}))
+        assert gc.get_threshold() == (12345, 6, 78)
+    finally:
+        gc.set_threshold(*before)
