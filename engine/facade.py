@@ -263,16 +263,22 @@ class Engine(InstanceOps, WakeUps):
             cached = self.instances.take(instance_id, known_version)
             if cached is not None:
                 return cached
-        head = uow.instance_head(instance_id)
-        if head is None:
+        elif self.instances.contains(instance_id):
+            head = uow.instance_head(instance_id)  # without the state: the cached copy may be current
+            if head is None:
+                raise NotFoundError(f"Instance {instance_id} does not exist", instance_id=instance_id)
+            cached = self.instances.take(instance_id, head.row_version)
+            if cached is not None:
+                return cached
+        row = uow.instance_row(instance_id)  # nothing usable in memory: the head and the state in one read
+        if row is None:
             raise NotFoundError(f"Instance {instance_id} does not exist", instance_id=instance_id)
-        cached = self.instances.take(instance_id, head.row_version)
-        if cached is not None:
-            return cached
-        return self._load(uow, head)
+        return self._load(uow, row)
 
     def _load(self, uow: UnitOfWork, head: Any) -> Instance:
-        state = uow.instance_state(head.id)
+        """Restore an instance from its row; ``head`` is the whole row, or the row without its state (which
+        is read then)."""
+        state = head if "state" in head._fields else uow.instance_state(head.id)
         if state is None:
             raise NotFoundError(f"Instance {head.id} does not exist", instance_id=head.id)
         spec, subprocess_specs = self.library.specs(uow, head.definition_id)
@@ -389,11 +395,17 @@ class Engine(InstanceOps, WakeUps):
         process (typically the task its reader is about to complete) then does not load it again.
         """
         with self.store.unit_of_work(write=False) as uow:
-            head = uow.instance_head(instance_id)
+            cached = self.instances.contains(instance_id)
+            # Without the state when the cached copy may be current; else the head and the state in one read.
+            head = uow.instance_head(instance_id) if cached else uow.instance_row(instance_id)
             if head is None:
                 raise NotFoundError(f"Instance {instance_id} does not exist", instance_id=instance_id)
-            found = self.instances.peek(
-                instance_id, head.row_version, lambda instance: (use(head, instance.workflow, uow),)
+            found = (
+                self.instances.peek(
+                    instance_id, head.row_version, lambda instance: (use(head, instance.workflow, uow),)
+                )
+                if cached
+                else None
             )
             if found is not None:
                 return found[0]

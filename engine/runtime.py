@@ -448,6 +448,11 @@ class InstanceCache:
                 if self._tasks.get(task_id) == instance.id:
                     del self._tasks[task_id]
 
+    def contains(self, instance_id: str) -> bool:
+        """Whether some version of the instance is cached (and not being worked on)."""
+        with self._lock:
+            return instance_id in self._items
+
     def holds(self, instance_id: str, row_version: int) -> bool:
         """Whether this version of the instance is cached (and not being worked on)."""
         with self._lock:

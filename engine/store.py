@@ -156,6 +156,10 @@ def _do_executemany(cursor: Any, statement: str, parameters: Any, context: Any) 
 # Statements of the hot path, built once: building Core statements costs more than running them on SQLite.
 _HEAD_COLUMNS = [c for c in t.instances.c if c.name != "state"]
 _SELECT_HEAD = select(*_HEAD_COLUMNS).where(t.instances.c.id == bindparam("instance_id"))
+_SELECT_ROW = select(t.instances).where(t.instances.c.id == bindparam("instance_id"))
+_SELECT_STATE = select(t.instances.c.state, t.instances.c.state_format, t.instances.c.row_version).where(
+    t.instances.c.id == bindparam("instance_id")
+)
 _SELECT_READY = select(t.ready_tasks).where(t.ready_tasks.c.id == bindparam("task_id"))
 _LATEST_DEFINITION = (  # every start runs it
     select(*[c for c in t.definitions.c if c.name not in ("xml", "spec_json")])
@@ -360,11 +364,13 @@ class UnitOfWork(WakeUpQueries):
         """Return an instance row without its state blob, or None."""
         return self.conn.execute(_SELECT_HEAD, {"instance_id": instance_id}).first()
 
+    def instance_row(self, instance_id: str) -> AnyRow | None:
+        """Return an instance row with its state blob (the head and the state in one read), or None."""
+        return self.conn.execute(_SELECT_ROW, {"instance_id": instance_id}).first()
+
     def instance_state(self, instance_id: str) -> AnyRow | None:
         """Return (state, state_format, row_version) of an instance, or None."""
-        c = t.instances.c
-        query = select(c.state, c.state_format, c.row_version).where(c.id == instance_id)
-        return self.conn.execute(query).first()
+        return self.conn.execute(_SELECT_STATE, {"instance_id": instance_id}).first()
 
     def insert_instance(self, values: dict[str, Any]) -> None:
         """Insert a new instance row."""

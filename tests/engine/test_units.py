@@ -216,3 +216,26 @@ def _open_raw(raw: Any) -> bool:
     if hasattr(raw, "info"):  # psycopg
         return bool(raw.info.transaction_status != TransactionStatus.IDLE)
     return bool(raw.in_transaction)
+
+
+def test_a_cold_instance_is_read_in_one_statement(make_engine, monkeypatch):
+    """A process that holds no copy of the instance reads its head and state together; one that holds a
+    copy reads the head alone first (the copy may be current: no state to fetch)."""
+    first = make_engine()
+    view = _started(first)
+    calls: list[str] = []
+    for name in ("instance_head", "instance_state", "instance_row"):
+        original = getattr(UnitOfWork, name)
+        monkeypatch.setattr(
+            UnitOfWork, name, lambda self, i, _n=name, _o=original: calls.append(_n) or _o(self, i)
+        )
+    cold = make_engine()
+    done = cold.complete_task(view["tasks"][0]["id"], FORM, actor="desk", seen=(view["id"], 1, None))
+    assert calls == ["instance_row"] and done["row_version"] == view["row_version"] + 1
+    calls.clear()
+    assert make_engine().show(view["id"])["row_version"] == done["row_version"]
+    assert calls == ["instance_row"]
+    # The first process still holds the version of the start: the head tells it is stale, then the row.
+    calls.clear()
+    assert first.show(view["id"])["row_version"] == done["row_version"]
+    assert calls == ["instance_head", "instance_state"]
