@@ -4,9 +4,9 @@ A motcua process keeps up to ``MOTCUA_INSTANCE_CACHE`` live workflows in memory 
 of a few hundred objects with reference cycles.  Python's collector walks every object it tracks in a full
 (oldest-generation) collection, and with its default thresholds (700, 10, 10) a busy process runs one every
 few hundred requests: measured here, 100-190 ms each, a pause for every request of the process at that
-moment.  motcua therefore (1) breaks the cycles of every instance the cache lets go (``engine.runtime.dispose``)
-so that reference counting frees it at once, and (2) sets higher thresholds in ``motcua serve`` and
-``motcua worker`` (``MOTCUA_GC_THRESHOLDS``, default 10000,10,100).
+moment.  motcua therefore (1) breaks the cycles of every instance the cache lets go
+(``engine.runtime.dispose``) so that reference counting frees it at once, and (2) sets higher thresholds in
+``motcua serve`` and ``motcua worker`` (``MOTCUA_GC_THRESHOLDS``, default 10000,10,100).
 
 This script plays task pages (submit a dossier, then GET, claim and complete its reception task) through the
 Flask app in a fresh process per configuration, on PostgreSQL, and prints per configuration: collections and
@@ -103,7 +103,9 @@ def play(url: str, passwords: dict[str, str], pages: int, thresholds: str, dispo
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--pages", type=int, default=2500, help="task pages per configuration")
     parser.add_argument("--cache", type=int, default=1000, help="MOTCUA_INSTANCE_CACHE of the process")
     parser.add_argument("--server-url", default="postgresql+psycopg://postgres@127.0.0.1:5432")
@@ -147,7 +149,8 @@ def main() -> None:
         )
     print(
         "n/ms/max: collections of that generation, their total and longest pause in ms (wall clock);\n"
-        "objects: tracked by the collector at the end; left: unreachable objects a final full collection freed"
+        "objects: tracked by the collector at the end;\n"
+        "left: unreachable objects a final full collection freed"
     )
 
 
