@@ -155,8 +155,8 @@ def _health(app: Flask, engine: Engine) -> None:
     @app.get("/healthz")
     def healthz() -> tuple[dict[str, Any], int]:
         try:
-            with engine.store.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
+            with engine.store.unit_of_work(write=False) as uow:  # one round trip, on the request's connection
+                uow.conn.execute(text("SELECT 1"))
         except Exception as exc:
             return {"status": "unhealthy", "database": f"unreachable: {type(exc).__name__}"}, 503
         return {"status": "ok", "database": "ok"}, 200

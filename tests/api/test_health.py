@@ -24,6 +24,25 @@ def test_healthz_reports_the_database(client):
     assert response.get_json() == {"status": "ok", "database": "ok"}
 
 
+def test_healthz_is_one_statement(client, monkeypatch):
+    """The liveness probe costs the database one statement, on PostgreSQL without a transaction around it
+    (it sent BEGIN, SELECT 1 and ROLLBACK, three round trips)."""
+    import psycopg
+
+    assert client.get("/healthz").status_code == 200  # the pool's first connection says hello first
+    sent: list[str] = []
+    original = psycopg.Cursor.execute
+
+    def execute(self, query, *args, **kwargs):
+        sent.append(str(query))
+        return original(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Cursor, "execute", execute)
+    store = client.application.extensions["motcua.engine"].store
+    assert client.get("/healthz").status_code == 200
+    assert sent == (["SELECT 1"] if store.postgres else [])
+
+
 def test_unknown_path_is_a_problem_document(client):
     response = client.get("/api/v1/nowhere")
     assert response.status_code == 404
