@@ -20,7 +20,23 @@ from .store import decode
 from .tables import dossiers
 
 _TASK = [c.label(f"task__{c.name}") for c in ready_tasks.c]
-_DOSSIER = [c.label(f"dossier__{c.name}") for c in dossiers.c]
+# The dossier's columns a task request reads (who may act: owner, agency; the task page: code, procedure,
+# status, due time and the deadline flags), not the applicant's details and the rest: fewer columns to
+# describe, convert and decode on every request.
+DOSSIER_COLUMNS = (
+    "code",
+    "procedure_code",
+    "level",
+    "agency_code",
+    "owner",
+    "status",
+    "due_at",
+    "finished_at",
+    "apology",
+    "due_soon_at",
+    "overdue_at",
+)
+_DOSSIER = [dossiers.c[name].label(f"dossier__{name}") for name in DOSSIER_COLUMNS]
 # Built once: building a Core statement costs more than running this one.
 _SELECT = (
     select(
@@ -40,7 +56,7 @@ _SELECT = (
 @dataclass(frozen=True)
 class TaskContext:
     """A ready task with its claim (``claimed_by`` and ``claimed_at``, None if nobody holds it), its
-    dossier, and the row version of its instance."""
+    dossier (the ``DOSSIER_COLUMNS``), and the row version of its instance."""
 
     task: dict[str, Any]
     dossier: dict[str, Any]
@@ -62,5 +78,5 @@ def task_context(conn: Connection, task_id: str) -> TaskContext | None:
     values = row._mapping
     task = {c.name: values[f"task__{c.name}"] for c in ready_tasks.c}
     task["claimed_by"], task["claimed_at"] = values["claimed_by"], values["claimed_at"]
-    dossier = decode(_Row({c.name: values[f"dossier__{c.name}"] for c in dossiers.c}))
+    dossier = decode(_Row({name: values[f"dossier__{name}"] for name in DOSSIER_COLUMNS}))
     return TaskContext(task, dossier, int(values["row_version"]))
