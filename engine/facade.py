@@ -41,7 +41,7 @@ from .runtime import (
 )
 from .state import STATE_FORMAT, StateCodec
 from .store import Projection, Store, UnitOfWork
-from .views import current_data, instance_view, summary
+from .views import current_data, instance_view, summary, workflow_view
 from .wakeups import WakeUps
 
 
@@ -377,7 +377,13 @@ class Engine(InstanceOps, WakeUps):
             NotFoundError: no such instance.
         """
         now = self.clock.now()
-        return dict(self._read(instance_id, lambda head, wf, uow: instance_view(head, wf, uow, now)))
+        return dict(
+            self._read(
+                instance_id,
+                lambda _head, wf, _uow: workflow_view(wf),
+                then=lambda head, parts, uow: instance_view(head, parts, uow, now),
+            )
+        )
 
     def data(self, instance_id: str) -> dict[str, Any]:
         """Return the current process data of an instance (``views.current_data``): ``show``'s ``data``
@@ -388,9 +394,17 @@ class Engine(InstanceOps, WakeUps):
         """
         return self._read(instance_id, lambda _head, wf, _uow: current_data(wf))
 
-    def _read(self, instance_id: str, use: Callable[[Any, BpmnWorkflow, UnitOfWork], Any]) -> Any:
-        """Call ``use(head, workflow, uow)`` on the current workflow of an instance, read-only.
+    def _read(
+        self,
+        instance_id: str,
+        use: Callable[[Any, BpmnWorkflow, UnitOfWork], Any],
+        then: Callable[[Any, Any, UnitOfWork], Any] | None = None,
+    ) -> Any:
+        """Call ``use(head, workflow, uow)`` on the current workflow of an instance, read-only; with
+        ``then``, return ``then(head, what use returned, uow)``, in the same unit of work.
 
+        A cached workflow is used while the cache's lock is held (no unit of work may change it meanwhile),
+        so ``use`` should only read the workflow: queries go in ``then``, which runs after the lock is let go.
         A workflow loaded here is offered to the cache: the next unit of work on the instance in this
         process (typically the task its reader is about to complete) then does not load it again.
         """
@@ -408,9 +422,11 @@ class Engine(InstanceOps, WakeUps):
                 else None
             )
             if found is not None:
-                return found[0]
+                return found[0] if then is None else then(head, found[0], uow)
             loaded = self._load(uow, head)
             result = use(head, loaded.workflow, uow)
+            if then is not None:
+                result = then(head, result, uow)
         self.instances.offer(loaded)
         return result
 

@@ -31,11 +31,18 @@ def current_data(workflow: BpmnWorkflow) -> dict[str, Any]:
     return dict(latest.data) if latest is not None else dict(workflow.data)
 
 
-def instance_view(head: Any, workflow: BpmnWorkflow, uow: UnitOfWork, now: datetime) -> dict[str, Any]:
+def workflow_view(workflow: BpmnWorkflow) -> dict[str, Any]:
+    """Return what ``instance_view`` reads from the workflow itself (no queries): the data and the elements
+    done and active per process."""
+    return {"data": current_data(workflow), "processes": element_states(workflow)}
+
+
+def instance_view(head: Any, from_workflow: dict[str, Any], uow: UnitOfWork, now: datetime) -> dict[str, Any]:
     """Return the full view of an instance: identity, status, data, the elements done and active per
     process (``element_states``), tasks, waits, incidents, history.
 
-    ``now`` (the engine clock) tells which timers are due and which a worker holds (``timer_view``).
+    ``from_workflow`` is ``workflow_view`` of its workflow; the rest is read in ``uow``.  ``now`` (the engine
+    clock) tells which timers are due and which a worker holds (``timer_view``).
     """
     instance_id = head.id
     return {
@@ -48,8 +55,7 @@ def instance_view(head: Any, workflow: BpmnWorkflow, uow: UnitOfWork, now: datet
         "created_at": head.created_at,
         "updated_at": head.updated_at,
         "completed_at": head.completed_at,
-        "data": current_data(workflow),
-        "processes": element_states(workflow),
+        **from_workflow,
         "tasks": [dict(row._mapping) for row in uow.ready_tasks(instance_id=instance_id)],
         "timers": sorted(
             (timer_view(row._mapping, now) for row in uow.timers_of(instance_id)),

@@ -8,6 +8,7 @@ import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import SimpleNamespace
+from typing import Any
 
 from engine.facade import Engine
 from engine.runtime import Instance, InstanceCache
@@ -133,3 +134,27 @@ def test_a_finished_instance_is_freed_without_the_collector(
         done = engine.complete_task(view["tasks"][0]["id"], {"approved": True}, actor="leader")
         assert done["status"] == "completed" and done["data"]["approved"] is True
         assert workflow() is None
+
+
+def test_show_queries_the_database_without_holding_the_cache(
+    make_engine: Callable[..., Engine], monkeypatch
+) -> None:
+    """The workflow part of ``show`` is read under the cache's lock; its queries (history, waits) run after,
+    so that other requests of the process can take and put instances meanwhile."""
+    from engine.store import UnitOfWork
+
+    engine = make_engine()
+    view = _started(engine)
+    assert engine.instances.holds(view["id"], view["row_version"])
+    held: list[bool] = []
+    original = UnitOfWork.audit_of
+
+    def audit_of(self: UnitOfWork, instance_id: str) -> Any:
+        held.append(engine.instances._lock.locked())
+        return original(self, instance_id)
+
+    monkeypatch.setattr(UnitOfWork, "audit_of", audit_of)
+    shown = engine.show(view["id"])
+    assert held == [False]
+    assert shown["data"] == view["data"] and shown["history"][0]["action"] == "started"
+    assert shown["processes"] and shown["tasks"][0]["id"] == view["tasks"][0]["id"]
