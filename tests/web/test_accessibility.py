@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.dossiers.conftest import APPLICANT, COPY_FORM
 from tests.live import ROOT, LiveServer
@@ -116,7 +117,8 @@ def test_the_keyboard_alone_logs_in(people: Any, screens: Screens):
     page.keyboard.type(PASSWORD)
     page.keyboard.press("Enter")
     page.wait_for_url("**/ho-so")
-    assert page.get_by_text("Xin chào, Nguyễn Thị Hương").is_visible()
+    # layout.js writes the greeting after its GET /auth/session: wait for it rather than look once.
+    expect(page.get_by_text("Xin chào, Nguyễn Thị Hương")).to_be_visible()
     screens.shot(page, "after-keyboard-login")
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.live import LiveServer, running_server
 from tests.web.conftest import PASSWORD, USERS, Screens
@@ -85,7 +86,7 @@ def test_level_3_with_a_supplement_loop_from_submission_to_rating(
 
     desk = people("desk").page
     _open_task(desk, code, screens, "desk-review")
-    assert desk.get_by_role("link", name="bằng tốt nghiệp.pdf").is_visible()
+    expect(desk.get_by_role("link", name="bằng tốt nghiệp.pdf")).to_be_visible()
     desk.get_by_label("Kết quả kiểm tra").select_option(label="Yêu cầu bổ sung, hoàn thiện hồ sơ")
     desk.get_by_role("button", name=re.compile("^Thêm")).first.click()
     desk.get_by_label(re.compile("^Giấy tờ cần bổ sung")).last.fill("Bản chụp Thẻ căn cước còn hiệu lực")
@@ -102,7 +103,7 @@ def test_level_3_with_a_supplement_loop_from_submission_to_rating(
     assert live.status(code) == 1
 
     _open_task(desk, code, screens, "desk-review-again")
-    assert desk.get_by_role("link", name="thẻ căn cước.pdf").is_visible()
+    expect(desk.get_by_role("link", name="thẻ căn cước.pdf")).to_be_visible()
     desk.get_by_label("Kết quả kiểm tra").select_option(label="Tiếp nhận hồ sơ")
     _complete(desk, screens, "desk-accept")
     assert live.status(code) == 4

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from playwright.sync_api import expect
+
 from tests.dossiers.conftest import APPLICANT, COPY_FORM, LLTP_FORM
 from tests.e2e.test_level4_live import _pay_at_the_bank
 from tests.live import LiveServer
@@ -57,7 +59,7 @@ def test_an_official_watches_an_instance_on_its_diagrams(live: LiveServer, peopl
     page.locator('.djs-element[data-element-id="call_reception"].mc-active').wait_for()
     assert "mc-done" in _marker(page, "submit_online") and "mc-done" in _marker(page, "information")
     assert "mc-active" not in _marker(page, "call_processing")
-    assert page.get_by_text(code, exact=True).first.is_visible()
+    expect(page.get_by_text(code, exact=True).first).to_be_visible()
     assert "Đang thực hiện: " in page.locator("#diagram-text").inner_text()
     screens.shot(page, "instance-main-process")
 

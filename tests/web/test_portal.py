@@ -7,6 +7,8 @@ import json
 import re
 from typing import Any
 
+from playwright.sync_api import expect
+
 from tests.dossiers.conftest import APPLICANT
 from tests.live import LiveServer
 from tests.web.conftest import PASSWORD, Screens
@@ -22,8 +24,8 @@ def test_a_visitor_finds_a_procedure_without_diacritics_and_downloads_its_form(p
     page = people().page
     page.goto("/")
     page.get_by_role("heading", name="Bốn mức độ dịch vụ công trực tuyến").wait_for()
-    assert page.get_by_role("link", name="Tra cứu hồ sơ").first.is_visible()
-    assert page.get_by_role("link", name="Đăng nhập để nộp hồ sơ").is_visible()
+    expect(page.get_by_role("link", name="Tra cứu hồ sơ").first).to_be_visible()
+    expect(page.get_by_role("link", name="Đăng nhập để nộp hồ sơ")).to_be_visible()
     page.get_by_text("2 thủ tục mức độ 4").wait_for()
     screens.shot(page, "home")
 
@@ -33,7 +35,8 @@ def test_a_visitor_finds_a_procedure_without_diacritics_and_downloads_its_form(p
     card = page.locator(".procedure-card", has_text="Cấp Phiếu lý lịch tư pháp")
     card.wait_for()
     assert page.locator(".procedure-card").count() == 1
-    assert card.get_by_text("Mức độ 4").is_visible() and card.get_by_text("Toàn trình").is_visible()
+    expect(card.get_by_text("Mức độ 4")).to_be_visible()
+    expect(card.get_by_text("Toàn trình")).to_be_visible()
     assert "10 ngày làm việc" in card.inner_text()
     screens.shot(page, "catalogue-search")
 
@@ -48,7 +51,7 @@ def test_a_visitor_finds_a_procedure_without_diacritics_and_downloads_its_form(p
     page.wait_for_url(f"**/thu-tuc/{JUDICIAL_RECORD}")
     page.get_by_role("heading", name="Thông tin chung").wait_for()
     for heading in ("Trình tự thực hiện", "Thành phần hồ sơ", "Phí, lệ phí", "Căn cứ pháp lý"):
-        assert page.get_by_role("heading", name=heading).is_visible()
+        expect(page.get_by_role("heading", name=heading)).to_be_visible()
     body = page.locator("main").inner_text()
     assert "200.000 đồng" in body and "Thông tư 244/2016/TT-BTC" in body and "Luật Lý lịch tư pháp" in body
     assert page.get_by_role("link", name="Nộp hồ sơ trực tuyến").get_attribute("href") == (
@@ -95,7 +98,7 @@ def test_a_citizen_fixes_a_refused_field_submits_and_tracks_the_dossier(
     message.wait_for()
     assert message.inner_text() == "Không đúng định dạng: cần đúng 12 chữ số."
     assert field.get_attribute("aria-invalid") == "true"
-    assert page.get_by_role("alert").get_by_text("Thông tin chưa hợp lệ").is_visible()
+    expect(page.get_by_role("alert").get_by_text("Thông tin chưa hợp lệ")).to_be_visible()
     assert field.input_value() == "12345"  # nothing typed is lost
     assert page.get_by_label("Tên giấy tờ, văn bản (bản chính)").input_value() == "Bằng tốt nghiệp đại học"
     assert page.get_by_label("Số điện thoại liên hệ").input_value() == "0912345678"
@@ -109,8 +112,8 @@ def test_a_citizen_fixes_a_refused_field_submits_and_tracks_the_dossier(
     code = page.url.rsplit("/", 1)[1]
     page.get_by_text(f"Đã nộp hồ sơ thành công. Mã hồ sơ của bạn: {code}.").wait_for()
     assert page.locator("[data-status='1']").first.inner_text() == "Mới đăng ký"
-    assert page.get_by_role("link", name="bằng tốt nghiệp.pdf").is_visible()
-    assert page.get_by_role("button", name="Rút hồ sơ").is_visible()
+    expect(page.get_by_role("link", name="bằng tốt nghiệp.pdf")).to_be_visible()
+    expect(page.get_by_role("button", name="Rút hồ sơ")).to_be_visible()
     screens.shot(page, "dossier-submitted")
     assert live.ok("GET", "/api/v1/dossiers", "citizen")["page"]["total"] == 1
     assert live.dossier(code)["applicant"]["phone"] == "0912345678"
