@@ -5,7 +5,7 @@ working calendar (the holidays and make-up days an administrator declares).  Rea
 per completion, for data that changes a few times a year; each process keeps them ``TTL_SECONDS`` instead.
 
 A change made through this process (the admin API, ``motcua calendar``, the catalogue import) is seen at
-once: the writer drops the cached value.  Other processes (other API nodes and workers) see it within
+once: the writer drops the cached value, and drops it again when its transaction commits.  Other processes (other API nodes and workers) see it within
 ``TTL_SECONDS``.  Cached values are shared: callers must not change them.
 """
 
@@ -17,7 +17,7 @@ import weakref
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 from sqlalchemy.engine import Connection
 
 T = TypeVar("T")
@@ -49,9 +49,16 @@ class ReferenceCache:
         return value
 
     def forget(self, conn: Connection, key: Hashable | None = None) -> None:
-        """Drop one cached value of the database ``conn`` is on, or all of them."""
+        """Drop one cached value of the database ``conn`` is on, or all of them: now, and again when
+        ``conn``'s transaction commits (a reader of this process may load the old value meanwhile)."""
+        engine = conn.engine
+        self._drop(engine, key)
+        if conn.in_transaction():
+            event.listen(conn, "commit", lambda _conn: self._drop(engine, key), once=True)
+
+    def _drop(self, engine: Engine, key: Hashable | None) -> None:
         with self._lock:
-            items = self._items.get(conn.engine)
+            items = self._items.get(engine)
             if items is None:
                 return
             if key is None:

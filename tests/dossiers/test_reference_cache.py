@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 import dossiers.reference_cache as reference_cache
 from dossiers import store
@@ -56,6 +57,19 @@ def test_a_value_is_read_once_per_ttl_and_per_database(db_url: str, tmp_path: Pa
     assert reads == ["one", "two", "fresh", "forgotten", "all forgotten"]
     one.dispose()
     two.dispose()
+
+
+def test_a_value_read_before_the_change_commits_is_dropped_at_the_commit(db_url: str, clock: _Clock) -> None:
+    cache = ReferenceCache(ttl=5.0)
+    db = create_db_engine(db_url)
+    with db.connect() as reader:
+        with db.begin() as writer:
+            writer.execute(text("SELECT 1"))
+            cache.forget(writer, "k")  # the writer changed the value, not committed yet
+            assert cache.get(reader, "k", lambda _conn: "old") == "old"  # another request reads meanwhile
+        assert cache.get(reader, "k", lambda _conn: "new") == "new"  # the commit dropped the old value
+        assert cache.get(reader, "k", lambda _conn: "again") == "new"
+    db.dispose()
 
 
 def test_a_calendar_change_made_here_is_seen_at_once(db_url: str, clock: _Clock) -> None:
