@@ -5,8 +5,9 @@ working calendar (the holidays and make-up days an administrator declares).  Rea
 per completion, for data that changes a few times a year; each process keeps them ``TTL_SECONDS`` instead.
 
 A change made through this process (the admin API, ``motcua calendar``, the catalogue import) is seen at
-once: the writer drops the cached value, and drops it again when its transaction commits.  Other processes (other API nodes and workers) see it within
-``TTL_SECONDS``.  Cached values are shared: callers must not change them.
+once: the writer drops the cached value, and drops it again when its transaction commits.  Other processes
+(other API nodes and workers) see it within ``TTL_SECONDS``.  Cached values are shared: callers must not
+change them.
 """
 
 from __future__ import annotations
