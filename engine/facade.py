@@ -380,7 +380,7 @@ class Engine(InstanceOps, WakeUps):
         return dict(
             self._read(
                 instance_id,
-                lambda _head, wf, _uow: workflow_view(wf),
+                lambda _head, wf: workflow_view(wf),
                 then=lambda head, parts, uow: instance_view(head, parts, uow, now),
             )
         )
@@ -392,19 +392,19 @@ class Engine(InstanceOps, WakeUps):
         Raises:
             NotFoundError: no such instance.
         """
-        return self._read(instance_id, lambda _head, wf, _uow: current_data(wf))
+        return self._read(instance_id, lambda _head, wf: current_data(wf))
 
     def _read(
         self,
         instance_id: str,
-        use: Callable[[Any, BpmnWorkflow, UnitOfWork], Any],
+        use: Callable[[Any, BpmnWorkflow], Any],
         then: Callable[[Any, Any, UnitOfWork], Any] | None = None,
     ) -> Any:
-        """Call ``use(head, workflow, uow)`` on the current workflow of an instance, read-only; with
-        ``then``, return ``then(head, what use returned, uow)``, in the same unit of work.
+        """Call ``use(head, workflow)`` on the current workflow of an instance, read-only; with ``then``,
+        return ``then(head, what use returned, uow)``, in the same unit of work.
 
         A cached workflow is used while the cache's lock is held (no unit of work may change it meanwhile),
-        so ``use`` should only read the workflow: queries go in ``then``, which runs after the lock is let go.
+        so ``use`` only reads the workflow; queries go in ``then``, which runs after the lock is let go.
         A workflow loaded here is offered to the cache: the next unit of work on the instance in this
         process (typically the task its reader is about to complete) then does not load it again.
         """
@@ -416,7 +416,7 @@ class Engine(InstanceOps, WakeUps):
                 raise NotFoundError(f"Instance {instance_id} does not exist", instance_id=instance_id)
             found = (
                 self.instances.peek(
-                    instance_id, head.row_version, lambda instance: (use(head, instance.workflow, uow),)
+                    instance_id, head.row_version, lambda instance: (use(head, instance.workflow),)
                 )
                 if cached
                 else None
@@ -424,7 +424,7 @@ class Engine(InstanceOps, WakeUps):
             if found is not None:
                 return found[0] if then is None else then(head, found[0], uow)
             loaded = self._load(uow, head)
-            result = use(head, loaded.workflow, uow)
+            result = use(head, loaded.workflow)
             if then is not None:
                 result = then(head, result, uow)
         self.instances.offer(loaded)

@@ -139,8 +139,8 @@ class HotSQL:
 
         Returns:
             The cursor of a statement whose ``rowcount`` must be checked (1, or 0 when another writer moved
-            the version on), final after the enclosing ``batch``; or None when the statement checks it
-            itself (queued in a PostgreSQL unit: the unit then fails with ``STALE_INSTANCE``).
+            the version on); or None when the statement checks it itself (queued in a PostgreSQL unit: the
+            unit then fails with ``STALE_INSTANCE``).
         """
         params = (
             expected_version + 1,

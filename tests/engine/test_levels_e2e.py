@@ -141,7 +141,7 @@ class Dossier:
             ]
 
         # A finished instance is not cached: read it back from the database.
-        reached = self.engine._read(self.view["id"], lambda _head, workflow, _uow: ends(workflow))
+        reached = self.engine._read(self.view["id"], lambda _head, workflow: ends(workflow))
         assert reached == [end_id]
         assert self.status_of(end_id) == status
 
