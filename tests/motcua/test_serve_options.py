@@ -46,3 +46,20 @@ def test_a_bad_proxy_hop_count_names_the_variable(value: str) -> None:
     with pytest.raises(ValidationError) as caught:
         Settings.from_env({"MOTCUA_PROXY_HOPS": value})
     assert "MOTCUA_PROXY_HOPS" in caught.value.errors
+
+
+def test_a_served_worker_sets_the_collector_thresholds(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+    from types import SimpleNamespace
+
+    from motcua.server import _start_scheduler
+
+    monkeypatch.setenv("MOTCUA_SCHEDULER", "off")
+    monkeypatch.setenv("MOTCUA_GC_THRESHOLDS", "12121,3,45")
+    before = gc.get_threshold()
+    try:
+        _start_scheduler(SimpleNamespace())  # gunicorn's post_worker_init, in a worker without jobs
+        assert gc.get_threshold() == (12121, 3, 45)
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)

@@ -44,3 +44,20 @@ def test_unknown_jobs_and_bad_numbers_are_refused(db_url):
     assert "mine_bitcoin" in error["message"] and "jobs" in error["errors"]
     result = _run(db_url, "--once", "--tick", "0")
     assert result.exit_code != 0 and "--tick" in result.output + result.stderr
+
+
+def test_the_worker_sets_the_collector_thresholds_and_refuses_bad_ones(db_url):
+    import gc
+
+    before = gc.get_threshold()
+    env = {"MOTCUA_DATABASE_URL": db_url, "MOTCUA_FAULTS": "", "MOTCUA_GC_THRESHOLDS": "23456,7,89"}
+    try:
+        result = CliRunner().invoke(cli.main, ["worker", "--once", "--jobs", "fire_timers"], env=env)
+        assert result.exit_code == 0, result.output
+        assert gc.get_threshold() == (23456, 7, 89)
+    finally:
+        gc.set_threshold(*before)
+    env["MOTCUA_GC_THRESHOLDS"] = "23456"
+    refused = CliRunner().invoke(cli.main, ["worker", "--once", "--json"], env=env)
+    assert refused.exit_code == 1 and "MOTCUA_GC_THRESHOLDS" in json.loads(refused.stderr)["error"]["errors"]
+    assert gc.get_threshold() == before
