@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import Table, bindparam, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
+from engine.fast_sql import FastStatement
+
 from .tables import access_tokens, api_keys, login_attempts, users
 
 Row = Any
@@ -98,9 +100,12 @@ _TOKEN_WITH_USER = (  # every authenticated request runs it: built once
 )
 
 
+_TOKEN_WITH_USER_FAST = FastStatement(_TOKEN_WITH_USER)
+
+
 def token_with_user(conn: Connection, token_hash: str) -> Row | None:
     """Return a token's id, expiry, revocation and last use with its user's identity, or None."""
-    return conn.execute(_TOKEN_WITH_USER, {"token_hash": token_hash}).first()
+    return _TOKEN_WITH_USER_FAST.first(conn, {"token_hash": token_hash})
 
 
 def revoke_token(conn: Connection, token_hash: str, at: datetime) -> None:

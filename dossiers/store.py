@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
-from engine.store import QUEUED
+from engine.fast_sql import FastStatement
 
 from .calendar import CalendarOverrides
 from .reference_cache import CACHE
@@ -74,28 +74,43 @@ def insert_dossier(conn: Connection, values: Mapping[str, Any]) -> None:
     conn.execute(insert(dossiers).values(**_encode(values)))
 
 
-# Built once: every step of a dossier reads it.
+# Built once and run on the driver's cursor (``FastStatement``): every step of a dossier reads it.
 _DOSSIER = select(dossiers).where(dossiers.c.code == bindparam("which_code"))
-_DOSSIER_FOR_UPDATE = _DOSSIER.with_for_update()
+_GET_DOSSIER = FastStatement(_DOSSIER)
+_GET_DOSSIER_FOR_UPDATE = FastStatement(_DOSSIER.with_for_update())
 
 
 def get_dossier(conn: Connection, code: str, *, for_update: bool = False) -> dict[str, Any] | None:
     """Return a dossier by code (locking its row when asked), or None."""
     locking = for_update and conn.dialect.name == "postgresql"
-    row = conn.execute(_DOSSIER_FOR_UPDATE if locking else _DOSSIER, {"which_code": code}).first()
+    row = (_GET_DOSSIER_FOR_UPDATE if locking else _GET_DOSSIER).first(conn, {"which_code": code})
     return decode(row) if row is not None else None
 
 
-# Built once (SQLAlchemy compiles it once per set of columns given); queued in the engine's pipeline.
-_UPDATE_DOSSIER = (
-    update(dossiers).where(dossiers.c.code == bindparam("which_code")).execution_options(**QUEUED)
-)
+# One statement per set of columns written (a step writes one of a few sets), built at first use; queued
+# in the engine's pipeline.
+_UPDATES: dict[tuple[str, ...], FastStatement] = {}
+
+
+def _update_of(columns: tuple[str, ...]) -> FastStatement:
+    statement = _UPDATES.get(columns)
+    if statement is None:
+        unknown = [name for name in columns if name not in dossiers.c]
+        if unknown:
+            raise KeyError(f"dossiers has no column {', '.join(unknown)}")
+        query = (
+            update(dossiers)
+            .where(dossiers.c.code == bindparam("which_code"))
+            .values({name: bindparam(name) for name in columns})
+        )
+        statement = _UPDATES.setdefault(columns, FastStatement(query))
+    return statement
 
 
 def update_dossier(conn: Connection, code: str, values: Mapping[str, Any]) -> None:
     """Update columns of a dossier."""
     if values:
-        conn.execute(_UPDATE_DOSSIER, {**_encode(values), "which_code": code})
+        _update_of(tuple(sorted(values))).run(conn, {**_encode(values), "which_code": code})
 
 
 def list_dossiers(
@@ -211,13 +226,16 @@ def pauses_of(conn: Connection, code: str) -> list[dict[str, Any]]:
     return [dict(row._mapping) for row in conn.execute(query)]
 
 
-_INSERT_HANDOVER = insert(dossier_handovers).inline().execution_options(**QUEUED)
+_HANDOVER_COLUMNS = ("dossier_code", "at", "element_id", "from_role", "to_role", "actor", "result", "note")
+_INSERT_HANDOVER = FastStatement(
+    insert(dossier_handovers).values({name: bindparam(name) for name in _HANDOVER_COLUMNS})
+)
 
 
 def add_handovers(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Append hops to the process-control slip."""
+    """Append hops to the process-control slip (queued in the engine's pipeline)."""
     if rows:
-        conn.execute(_INSERT_HANDOVER, [dict(row) for row in rows])
+        _INSERT_HANDOVER.run(conn, [{name: row.get(name) for name in _HANDOVER_COLUMNS} for row in rows])
 
 
 def handovers_of(conn: Connection, code: str) -> list[dict[str, Any]]:
@@ -393,16 +411,16 @@ def task_queue(
     return [dict(row._mapping) for row in conn.execute(query)], int(total)
 
 
-_OPEN_TASK_IDS = select(dossier_tasks.c.task_id).where(
-    dossier_tasks.c.instance_id == bindparam("instance_id")
+# Queued in the engine's pipeline: a completion sends them with its COMMIT.
+_CLEAR_OPEN_TASKS = FastStatement(
+    delete(dossier_tasks).where(dossier_tasks.c.instance_id == bindparam("instance_id"))
 )
-# Queued in the engine's pipeline (``QUEUED``): a completion sends them with its COMMIT.
-_DELETE_OPEN_TASKS = (
-    delete(dossier_tasks)
-    .where(dossier_tasks.c.task_id.in_(bindparam("ids", expanding=True)))
-    .execution_options(**QUEUED)
+_DELETE_OPEN_TASK = FastStatement(delete(dossier_tasks).where(dossier_tasks.c.task_id == bindparam("id")))
+_INSERT_OPEN_TASK = FastStatement(
+    insert(dossier_tasks).values(
+        {name: bindparam(name) for name in ("task_id", "instance_id", "agency_code", "lane")}
+    )
 )
-_INSERT_OPEN_TASK = insert(dossier_tasks).inline().execution_options(**QUEUED)
 
 
 def sync_open_tasks(
@@ -415,23 +433,22 @@ def sync_open_tasks(
     """Make ``dossier_tasks`` hold exactly the ready tasks ``ready`` (task id -> row with its lane) of a
     dossier's instance, in the caller's transaction.
 
-    ``known``: the ids it holds now when the caller knows them (the engine's previous projection), which
-    saves reading them."""
-    have = (
-        set(known)
-        if known is not None
-        else set(conn.execute(_OPEN_TASK_IDS, {"instance_id": instance_id}).scalars())
-    )
+    ``known``: the ids it holds now when the caller knows them (the engine's previous projection); when it
+    does not (an instance just read from the database), the instance's rows are deleted and written again,
+    which costs no round trip in the engine's pipeline, where reading them would."""
+    if known is None:
+        _CLEAR_OPEN_TASKS.run(conn, {"instance_id": instance_id})
+    have = set(known or ())
     gone = [task_id for task_id in have if task_id not in ready]
     if gone:
-        conn.execute(_DELETE_OPEN_TASKS, {"ids": gone})
+        _DELETE_OPEN_TASK.run(conn, [{"id": task_id} for task_id in gone])
     added = [
         {"task_id": task_id, "instance_id": instance_id, "agency_code": agency_code, "lane": row.get("lane")}
         for task_id, row in ready.items()
         if task_id not in have
     ]
     if added:
-        conn.execute(_INSERT_OPEN_TASK, added)
+        _INSERT_OPEN_TASK.run(conn, added)
 
 
 def _agency_lanes_only(where: Mapping[str, Any]) -> bool:

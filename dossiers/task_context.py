@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 
+from engine.fast_sql import FastStatement
 from engine.tables import instances, ready_tasks, task_claims
 
 from .store import decode
@@ -37,8 +38,8 @@ DOSSIER_COLUMNS = (
     "overdue_at",
 )
 _DOSSIER = [dossiers.c[name].label(f"dossier__{name}") for name in DOSSIER_COLUMNS]
-# Built once: building a Core statement costs more than running this one.
-_SELECT = (
+# Built once (building a Core statement costs more than running this one), run on the driver's cursor.
+_SELECT = FastStatement(
     select(
         *_TASK,
         instances.c.row_version,
@@ -51,6 +52,7 @@ _SELECT = (
     .outerjoin(task_claims, task_claims.c.task_id == ready_tasks.c.id)
     .where(ready_tasks.c.id == bindparam("task_id"))
 )
+_TASK_KEYS = [(c.name, f"task__{c.name}") for c in ready_tasks.c]
 
 
 @dataclass(frozen=True)
@@ -72,11 +74,11 @@ class _Row:
 
 def task_context(conn: Connection, task_id: str) -> TaskContext | None:
     """Return the context of a ready task that belongs to a dossier, or None (not ready, or no dossier)."""
-    row = conn.execute(_SELECT, {"task_id": task_id}).first()
+    row = _SELECT.first(conn, {"task_id": task_id})
     if row is None:
         return None
     values = row._mapping
-    task = {c.name: values[f"task__{c.name}"] for c in ready_tasks.c}
+    task = {name: values[key] for name, key in _TASK_KEYS}
     task["claimed_by"], task["claimed_at"] = values["claimed_by"], values["claimed_at"]
     dossier = decode(_Row({name: values[f"dossier__{name}"] for name in DOSSIER_COLUMNS}))
     return TaskContext(task, dossier, int(values["row_version"]))

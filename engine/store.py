@@ -34,6 +34,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from . import tables as t
 from .errors import ConflictError, StaleVersionError
+from .fast_sql import FastStatement
 from .hot_sql import HotSQL
 from .wakeup_sql import WakeUpQueries
 
@@ -155,30 +156,37 @@ def _do_executemany(cursor: Any, statement: str, parameters: Any, context: Any) 
 
 # Statements of the hot path, built once: building Core statements costs more than running them on SQLite.
 _HEAD_COLUMNS = [c for c in t.instances.c if c.name != "state"]
-_SELECT_HEAD = select(*_HEAD_COLUMNS).where(t.instances.c.id == bindparam("instance_id"))
-_SELECT_ROW = select(t.instances).where(t.instances.c.id == bindparam("instance_id"))
-_SELECT_STATE = select(t.instances.c.state, t.instances.c.state_format, t.instances.c.row_version).where(
-    t.instances.c.id == bindparam("instance_id")
+# The reads run on the driver's cursor (``FastStatement``): SQLAlchemy's execution layer costs more than
+# PostgreSQL needs to run them, and inside a unit's pipeline they then need no sync point.
+_SELECT_HEAD = FastStatement(select(*_HEAD_COLUMNS).where(t.instances.c.id == bindparam("instance_id")))
+_SELECT_ROW = FastStatement(select(t.instances).where(t.instances.c.id == bindparam("instance_id")))
+_SELECT_STATE = FastStatement(
+    select(t.instances.c.state, t.instances.c.state_format, t.instances.c.row_version).where(
+        t.instances.c.id == bindparam("instance_id")
+    )
 )
-_SELECT_READY = select(t.ready_tasks).where(t.ready_tasks.c.id == bindparam("task_id"))
-_LATEST_DEFINITION = (  # every start runs it
+_SELECT_READY = FastStatement(select(t.ready_tasks).where(t.ready_tasks.c.id == bindparam("task_id")))
+_LATEST_DEFINITION = FastStatement(  # every start runs it
     select(*[c for c in t.definitions.c if c.name not in ("xml", "spec_json")])
     .where(t.definitions.c.key == bindparam("key"))
     .order_by(t.definitions.c.version.desc())
     .limit(1)
 )
-_FIND_SUBSCRIPTIONS = (
+_SUBSCRIPTIONS = (
     select(t.message_subscriptions, t.instances.c.row_version)
     .join(t.instances, t.instances.c.id == t.message_subscriptions.c.instance_id)
     .where(t.message_subscriptions.c.message_name == bindparam("message_name"))
 )
-_FIND_SUBSCRIPTIONS_BY_KEY = _FIND_SUBSCRIPTIONS.join(
-    t.subscription_keys,
-    and_(
-        t.subscription_keys.c.subscription_id == t.message_subscriptions.c.id,
-        t.subscription_keys.c.name == bindparam("key"),
-        t.subscription_keys.c.value == bindparam("value"),
-    ),
+_FIND_SUBSCRIPTIONS = FastStatement(_SUBSCRIPTIONS)
+_FIND_SUBSCRIPTIONS_BY_KEY = FastStatement(
+    _SUBSCRIPTIONS.join(
+        t.subscription_keys,
+        and_(
+            t.subscription_keys.c.subscription_id == t.message_subscriptions.c.id,
+            t.subscription_keys.c.name == bindparam("key"),
+            t.subscription_keys.c.value == bindparam("value"),
+        ),
+    )
 )
 
 
@@ -335,7 +343,7 @@ class UnitOfWork(WakeUpQueries):
     # -- definitions -------------------------------------------------------------------------------
     def latest_definition(self, key: str) -> AnyRow | None:
         """Return the newest definition row of a process key (without the XML), or None."""
-        return self.conn.execute(_LATEST_DEFINITION, {"key": key}).first()
+        return _LATEST_DEFINITION.first(self.conn, {"key": key})
 
     def definition(self, definition_id: int) -> AnyRow | None:
         """Return a whole definition row by id, or None."""
@@ -362,15 +370,15 @@ class UnitOfWork(WakeUpQueries):
     # -- instances --------------------------------------------------------------------------------
     def instance_head(self, instance_id: str) -> AnyRow | None:
         """Return an instance row without its state blob, or None."""
-        return self.conn.execute(_SELECT_HEAD, {"instance_id": instance_id}).first()
+        return _SELECT_HEAD.first(self.conn, {"instance_id": instance_id})
 
     def instance_row(self, instance_id: str) -> AnyRow | None:
         """Return an instance row with its state blob (the head and the state in one read), or None."""
-        return self.conn.execute(_SELECT_ROW, {"instance_id": instance_id}).first()
+        return _SELECT_ROW.first(self.conn, {"instance_id": instance_id})
 
     def instance_state(self, instance_id: str) -> AnyRow | None:
         """Return (state, state_format, row_version) of an instance, or None."""
-        return self.conn.execute(_SELECT_STATE, {"instance_id": instance_id}).first()
+        return _SELECT_STATE.first(self.conn, {"instance_id": instance_id})
 
     def insert_instance(self, values: dict[str, Any]) -> None:
         """Insert a new instance row."""
@@ -428,7 +436,7 @@ class UnitOfWork(WakeUpQueries):
 
     def ready_task(self, task_id: str) -> AnyRow | None:
         """Return the ready-task row with this id, or None."""
-        return self.conn.execute(_SELECT_READY, {"task_id": task_id}).first()
+        return _SELECT_READY.first(self.conn, {"task_id": task_id})
 
     def ready_tasks(
         self, *, instance_id: str | None = None, lane: str | None = None, limit: int = 500
@@ -483,9 +491,9 @@ class UnitOfWork(WakeUpQueries):
         if items:  # narrowed by the index of one correlation value; the others are compared here
             name, value = items[0]
             params = {"message_name": message_name, "key": name, "value": canonical(value)}
-            rows = self.conn.execute(_FIND_SUBSCRIPTIONS_BY_KEY, params).all()
+            rows = _FIND_SUBSCRIPTIONS_BY_KEY.all(self.conn, params)
         else:
-            rows = self.conn.execute(_FIND_SUBSCRIPTIONS, {"message_name": message_name}).all()
+            rows = _FIND_SUBSCRIPTIONS.all(self.conn, {"message_name": message_name})
         return [row for row in rows if _contains(json.loads(row.correlation), correlation)]
 
     def insert_projection(self, instance_id: str, projection: Projection) -> None:
