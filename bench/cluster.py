@@ -4,7 +4,7 @@ What runs (every piece a real process, on 127.0.0.1, removed at the end):
 
 - a primary PostgreSQL (private initdb, port 55433) and a streaming standby made with ``pg_basebackup -R``
   (port 55434); never the machine's shared PostgreSQL;
-- three API nodes, ``motcua serve`` (gunicorn, 2 workers each, MOTCUA_SCHEDULER=off), ports 18210-18212, each
+- three API nodes, ``motcua serve`` (granian, 2 workers each, MOTCUA_SCHEDULER=off), ports 18210-18212, each
   given BOTH database hosts with ``target_session_attrs=read-write`` (libpq connects to whichever is primary);
 - nginx in front of them (the config written from deploy/nginx/motcua.conf's upstream and proxy settings,
   without TLS), port 18280;
@@ -296,7 +296,7 @@ class Cluster:
         motcua(env, "db", "upgrade")  # once, from one place, before any node starts
         seeded = motcua(env, "seed", "--demo")
         self.logins = {u["username"]: u["password"] for u in seeded["demo_users"]}
-        serve = [sys.executable, "-m", "motcua.cli", "serve", "--workers", str(args.gunicorn_workers)]
+        serve = [sys.executable, "-m", "motcua.cli", "serve", "--workers", str(args.server_workers)]
         for i, upstream in enumerate(self.upstreams):
             argv = [*serve, "--port", upstream.split(":")[1]]
             self.procs.append(Proc(f"api{i + 1}", argv, env, self.work / f"api{i + 1}.log"))
@@ -310,7 +310,7 @@ class Cluster:
         self.nginx = Nginx(args.proxy_port, self.upstreams)
         self.nginx.start()
         print(
-            f"{args.nodes} API nodes x {args.gunicorn_workers} gunicorn workers behind nginx {self.proxy}, "
+            f"{args.nodes} API nodes x {args.server_workers} server workers behind nginx {self.proxy}, "
             f"{args.workers} worker nodes; up in {time.monotonic() - began:.1f} s"
         )
         return primary, standby
@@ -441,7 +441,7 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=40, help="seconds of load")
     parser.add_argument("--clients", type=int, default=4, help="citizens submitting at once")
     parser.add_argument("--nodes", type=int, default=3)
-    parser.add_argument("--gunicorn-workers", type=int, default=2)
+    parser.add_argument("--server-workers", "--gunicorn-workers", dest="server_workers", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--port", type=int, default=18210, help="first API node port")
     parser.add_argument("--proxy-port", type=int, default=18280)

@@ -2,7 +2,7 @@
 restarts; then a check that nothing the service acknowledged was lost, duplicated or left inconsistent.
 
 A private PostgreSQL (initdb in a temp folder, 127.0.0.1:55432, never the shared server) is migrated and
-seeded with the ``motcua`` commands; two ``motcua serve`` (gunicorn, several workers each) and two ``motcua
+seeded with the ``motcua`` commands; two ``motcua serve`` (granian, several workers each) and two ``motcua
 worker`` run against it.  Citizens submit level-3 and level-4 dossiers with an Idempotency-Key, retrying with
 the same key as a real client does, each request to either node as behind a balancer; officials claim and
 complete their tasks; level-4 fees are paid at the sandbox bank (its page, the customer's choice, its IPN) and
@@ -100,7 +100,7 @@ TIMER_BPMN = (
 # -- processes -----------------------------------------------------------------------------------------------
 @dataclass
 class Proc:
-    """A ``motcua`` process in its own process group (so that a SIGKILL takes the gunicorn workers too)."""
+    """A ``motcua`` process in its own process group (so that a SIGKILL takes the server's workers too)."""
 
     name: str
     argv: list[str]
@@ -124,7 +124,7 @@ class Proc:
             )
 
     def kill(self) -> None:
-        """SIGKILL the whole process group: the gunicorn master and every worker, mid-request."""
+        """SIGKILL the whole process group: the server's master and every worker, mid-request."""
         if self.popen is not None and self.popen.poll() is None:
             os.killpg(self.popen.pid, signal.SIGKILL)
             self.popen.wait()
@@ -832,7 +832,7 @@ class Run:
                 "MOTCUA_VNPAY_PAY_URL": f"{base}/sandbox/vnpay/paymentv2/vpcpay.html",
                 "MOTCUA_VNPAY_API_URL": f"{base}/sandbox/vnpay/merchant_webapi/api/transaction",
             }
-            argv = [*MOTCUA, "serve", "--port", str(args.port + i), "--workers", str(args.gunicorn_workers)]
+            argv = [*MOTCUA, "serve", "--port", str(args.port + i), "--workers", str(args.server_workers)]
             self.servers.append(Proc(f"api{i + 1}", argv, node_env, self.work / f"api{i + 1}.log"))
         api = f"{self.bases[0]}/sandbox/vnpay/merchant_webapi/api/transaction"  # the sandbox's querydr
         for i in range(args.workers):
@@ -843,9 +843,7 @@ class Run:
             proc.start()
         for base in self.bases:
             wait_healthy(base)
-        print(
-            f"{args.servers} API nodes x {args.gunicorn_workers} gunicorn workers, {args.workers} workers up"
-        )
+        print(f"{args.servers} API nodes x {args.server_workers} server workers, {args.workers} workers up")
 
     def client(self, user: str) -> Client:
         return Client(self.bases, self.ledger, user, self.logins[user], self.stop)
@@ -884,7 +882,7 @@ class Run:
             raise SystemExit("the probe cannot log in")
         # 1. One API node killed with everything in flight; its supervisor brings it back 2 s later.
         fault = at(0.2)
-        fault.name = "SIGKILL api1 (gunicorn master + workers), restarted after 2 s"
+        fault.name = "SIGKILL api1 (server master + workers), restarted after 2 s"
         self.servers[0].kill()
         time.sleep(2)
         self.servers[0].start()
@@ -969,8 +967,8 @@ class Run:
         )
         print(
             f"load: {self.load_took:.0f} s, {args.citizens} citizens (~{args.rate}/s each), 6 officials, "
-            f"1 payer, 1 integrator starting timers; {args.servers} API nodes x {args.gunicorn_workers} "
-            f"gunicorn workers, {args.workers} workers"
+            f"1 payer, 1 integrator starting timers; {args.servers} API nodes x {args.server_workers} "
+            f"server workers, {args.workers} workers"
         )
         level4 = sum(1 for s in ledger.submissions.values() if s["level"] == 4)
         print(
@@ -1037,7 +1035,7 @@ def main() -> int:
         "--timer-lead", type=float, default=3.0, help="seconds from a timer's start to its due"
     )
     parser.add_argument("--servers", type=int, default=2)
-    parser.add_argument("--gunicorn-workers", type=int, default=3)
+    parser.add_argument("--server-workers", "--gunicorn-workers", dest="server_workers", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--port", type=int, default=18200, help="first HTTP port (one per server)")
     parser.add_argument("--pg-port", type=int, default=55432)

@@ -7,7 +7,7 @@ dossier waits for payment).  SpiffWorkflow keeps every finished task in the work
 with the loops; this shows how much, and what a completion costs at each size:
 
 * warm: the live workflow is in the engine's memory cache (the same process served the previous step);
-* cold: it is not (another API worker served the previous step: each of several gunicorn workers has its own
+* cold: it is not (another API worker served the previous step: each of several server workers has its own
   cache), so the unit of work also reads and restores the whole state.
 
 Alternates sizes and databases in rounds, in one run; prints per size and database the completion p50/p95,

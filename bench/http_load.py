@@ -1,10 +1,10 @@
-"""HTTP throughput and latency of the dossier and task endpoints under gunicorn on PostgreSQL.
+"""HTTP throughput and latency of the dossier and task endpoints under ``motcua serve`` on PostgreSQL.
 
 One run, on this machine:
 
 1. resets the database ``motcua_http`` (DROP ... WITH (FORCE), CREATE), migrates it and seeds it as
    ``motcua seed --demo`` does (bundled BPMN, procedure catalogue, calendar, demo users);
-2. starts a real ``motcua serve --workers N`` (gunicorn, gthread) on a port of 18100-18199 with
+2. starts a real ``motcua serve --workers N`` (granian) on a port of 18100-18199 with
    ``MOTCUA_DATABASE_URL`` pointing at it; the background jobs run inside the workers as in production
    (``--no-scheduler`` turns them off);
 3. logs in the demo applicant and the demo reception official (``POST /api/v1/auth/token``);
@@ -21,7 +21,7 @@ One run, on this machine:
    enough dossiers are submitted beforehand (unmeasured) that the task scenario never runs dry, and the
    database is ANALYZEd before each concurrency (a fresh database has no statistics yet);
 5. prints per scenario and concurrency: throughput (req/s), p50, p90, p99, max (ms), errors, the ratio of
-   p50 and throughput to ``healthz`` at the same concurrency, and the CPU the clients, the gunicorn
+   p50 and throughput to ``healthz`` at the same concurrency, and the CPU the clients, the server's
    processes and this database's PostgreSQL backends used per request; then the targets with PASS/FAIL:
    completing a task at 8 clients p50 < 15 ms and p99 < 60 ms.
 
@@ -29,7 +29,7 @@ The machine is shared: absolute figures move with whatever else runs (the report
 CPU use in each phase that was not ours); the ratios to ``healthz`` move less.
 
     .venv/bin/python bench/http_load.py
-    .venv/bin/python bench/http_load.py --workers 2 --threads 4 --clients 1 8 32 --requests 400
+    .venv/bin/python bench/http_load.py --workers 2 --threads 2 --clients 1 8 32 --requests 400
     .venv/bin/python bench/http_load.py --scenarios task --clients 8 --requests 600
     .venv/bin/python bench/http_load.py --profile 200      # in-process cProfile of task completion
 
@@ -151,7 +151,7 @@ class Server:
         raise SystemExit(f"the server did not answer /healthz in {timeout:.0f} s: see {self.log_path}")
 
     def worker_pids(self) -> list[int]:
-        """The gunicorn workers (children of the master)."""
+        """The server's worker processes (children of the master)."""
         pid = self.process.pid
         try:
             children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
@@ -164,7 +164,7 @@ class Server:
         return [self.process.pid, *self.worker_pids()]
 
     def stop(self) -> None:
-        """SIGTERM the server (gunicorn stops its workers), SIGKILL it if it lingers."""
+        """SIGTERM the server (granian stops its workers), SIGKILL it if it lingers."""
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -361,7 +361,11 @@ def row(
 
 
 def run_load(args: argparse.Namespace, url: str, passwords: dict[str, str], log_dir: Path) -> list[dict]:
-    env = {**os.environ, "MOTCUA_DATABASE_URL": url, "MOTCUA_THREADS": str(args.threads)}
+    env = {
+        **os.environ,
+        "MOTCUA_DATABASE_URL": url,
+        **({"MOTCUA_THREADS": str(args.threads)} if args.threads else {}),
+    }
     env["MOTCUA_SCHEDULER"] = "off" if args.no_scheduler else "on"
     env["MOTCUA_ACCESS_LOG"] = "on" if args.access_log else "off"
     server = Server(env, args.port, args.workers, log_dir)
@@ -384,7 +388,8 @@ def run_load(args: argparse.Namespace, url: str, passwords: dict[str, str], log_
         used: set[str] = set()
         top_up(scenarios, args, url, 50, used)
         print(
-            f"server: motcua serve --workers {args.workers} (gthread, {args.threads} threads each), "
+            f"server: motcua serve --workers {args.workers} "
+            f"(granian, {env.get('MOTCUA_THREADS', '2')} threads each), "
             f"scheduler {'off' if args.no_scheduler else 'on'}, access log "
             f"{'on' if args.access_log else 'off'}; {len(server.worker_pids())} workers up",
             flush=True,
@@ -460,7 +465,7 @@ HEADER = (
 )
 LEGEND = (
     "latencies in ms; p50/hz and rps/hz: p50 and throughput over those of GET /healthz at the same number\n"
-    "of clients in this run; cliCPU, srvCPU, dbCPU: CPU ms per request of the load clients, the gunicorn\n"
+    "of clients in this run; cliCPU, srvCPU, dbCPU: CPU ms per request of the load clients, the server\n"
     "processes and this database's PostgreSQL backends (the task page's three requests: their average);\n"
     "other: cores busy with something else during the phase (other users of this shared machine)."
 )
@@ -517,8 +522,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--server-url", default=SERVER_URL, help="PostgreSQL server, without database")
     parser.add_argument("--database", default=DATABASE, help="database to reset and use")
     parser.add_argument("--port", type=int, default=18100)
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=4, help="threads per worker (MOTCUA_THREADS)")
+    parser.add_argument("--workers", type=int, default=2, help="server worker processes")
+    parser.add_argument("--threads", type=int, help="threads per worker (default: MOTCUA_THREADS or 2)")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--requests", type=int, default=400, help="measured requests per phase")
     parser.add_argument("--warmup", type=int, default=16, help="unmeasured requests per phase")
@@ -526,7 +531,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--client-processes", type=int, default=2, help="processes the clients run in")
     parser.add_argument("--max-seconds", type=float, default=120.0, help="time limit of one phase")
     parser.add_argument("--no-scheduler", action="store_true", help="run no background jobs in the workers")
-    parser.add_argument("--access-log", action="store_true", help="let gunicorn write its access log")
+    parser.add_argument("--access-log", action="store_true", help="let the server write its access log")
     parser.add_argument("--profile", type=int, default=0, metavar="N", help="profile N completions instead")
     parser.add_argument("--json", help="also write the figures to this file")
     return parser.parse_args(argv)

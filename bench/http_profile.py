@@ -4,7 +4,7 @@ Run through ``bench/http_load.py --profile N`` (it resets and seeds the database
 
     .venv/bin/python bench/http_load.py --profile 200
 
-The Flask app runs in this process (``create_app`` as a gunicorn worker builds it, same database), driven
+The Flask app runs in this process (``create_app`` as a server worker builds it, same database), driven
 by its test client with the task page's requests: ``GET /api/v1/tasks/{id}``, ``POST .../claim``,
 ``POST .../complete`` with ``If-Match``.  It prints the statements each request kind sends (SQLAlchemy's
 and the engine's direct driver calls, counted at the psycopg cursor), the median time of each request

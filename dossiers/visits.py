@@ -49,7 +49,7 @@ def local_day(now: datetime) -> date:
 class DailySecret:
     """A random secret per local day, held in memory only and replaced when the day changes.
 
-    ``motcua serve`` runs several gunicorn worker processes; a secret of each process's own would count one
+    ``motcua serve`` runs several worker processes; a secret of each process's own would count one
     person once per worker reached.  So the workers share the day's secret through a file in ``shared_dir``,
     a RAM-backed tmpfs (``/dev/shm``), never the database or a disk, inside a folder only this user can
     enter: the first worker to need a day's secret draws it and publishes it atomically, the others read it,

@@ -234,16 +234,16 @@ def seed(demo: bool, as_json: bool) -> None:
 @main.command()
 @click.option("--host", default=None, help="Interface to listen on (default MOTCUA_HOST or 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default MOTCUA_PORT or 8000).")
-@click.option("--workers", type=int, default=2, show_default=True, help="gunicorn worker processes.")
+@click.option("--workers", type=int, default=2, show_default=True, help="Worker processes (granian).")
 @command
 def serve(host: str | None, port: int | None, workers: int, as_json: bool) -> None:
-    """Serve the HTTP API on HOST:PORT with gunicorn (each worker builds its own app)."""
-    from .server import run_gunicorn
+    """Serve the HTTP API on HOST:PORT with granian (each worker process builds its own app)."""
+    from .server import run_server
 
     settings = Settings.from_env()
     host, port = host or settings.host, port or settings.port
     _emit(as_json, {"listening": f"http://{host}:{port}"}, lambda p: f"motcua listening on {p['listening']}")
-    run_gunicorn(f"{host}:{port}", workers=workers)
+    run_server(host, port, workers=workers)
 
 
 @main.command("deliver-webhooks")

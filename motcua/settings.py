@@ -11,8 +11,8 @@
 | MOTCUA_GC_THRESHOLDS | 10000,10,100 | garbage collector thresholds of `motcua serve` and `motcua worker` |
 | MOTCUA_WORKFLOWS_DIR | <root>/workflows | the bundled procedures and BPMN |
 | MOTCUA_HOST / MOTCUA_PORT | 127.0.0.1 / 8000 | where `motcua serve` listens |
-| MOTCUA_THREADS | 4 | request threads in each `motcua serve` worker process (gunicorn gthread) |
-| MOTCUA_ACCESS_LOG | on | gunicorn's access log on stdout (off: a reverse proxy in front already logs) |
+| MOTCUA_THREADS | 2 | threads running the app in each `motcua serve` worker process (granian) |
+| MOTCUA_ACCESS_LOG | on | the server's access log on stderr (off: a reverse proxy in front already logs) |
 | MOTCUA_PROXY_HOPS | 0 | proxies in front whose X-Forwarded-For/-Proto/-Host are believed (1 behind nginx) |
 """
 
@@ -46,7 +46,7 @@ class Settings:
     workflows_dir: Path = ROOT / "workflows"
     host: str = "127.0.0.1"
     port: int = 8000
-    threads: int = 4
+    threads: int = 2
     access_log: bool = True
     # Reverse proxies in front of `motcua serve` whose X-Forwarded-* headers are believed: the client's
     # address (login throttling, visitor counts, the IP sent to VNPay) is the one the nearest proxy saw.
@@ -115,7 +115,7 @@ class Settings:
             workflows_dir=Path(env.get("MOTCUA_WORKFLOWS_DIR") or ROOT / "workflows"),
             host=env.get("MOTCUA_HOST") or "127.0.0.1",
             port=int(number("MOTCUA_PORT", 8000, int)),
-            threads=int(positive("MOTCUA_THREADS", 4, int)),
+            threads=int(positive("MOTCUA_THREADS", 2, int)),
             access_log=_switch(env, "MOTCUA_ACCESS_LOG", default=True),
             proxy_hops=int(hops),
             scheduler=_switch(env, "MOTCUA_SCHEDULER", default=True),

@@ -1,4 +1,4 @@
-"""A live ``motcua serve`` (gunicorn, two workers, the sandbox gateway on) for end-to-end and browser tests.
+"""A live ``motcua serve`` (granian, two workers, the sandbox gateway on) for end-to-end and browser tests.
 
 The database is migrated by the ``db_url`` fixture and seeded here in-process, as ``motcua seed`` and
 ``motcua users add`` would write it (a subprocess per command costs seconds); the server is the real one.
@@ -128,7 +128,7 @@ def running_server(db_url: str, log_dir: Path, users: Users, password: str) -> I
         _wait_healthy(base, process, log_path)
         yield server
     finally:
-        # Nothing is in flight any more and the database is thrown away: gunicorn's quick shutdown, and the
+        # Nothing is in flight any more and the database is thrown away: the server's quick shutdown, and the
         # whole process group killed if it takes longer than a moment.
         process.send_signal(signal.SIGINT)
         try:

@@ -1,4 +1,4 @@
-"""Level 4 on a live server: ``motcua serve`` (gunicorn, two workers) on 127.0.0.1 with the sandbox gateway,
+"""Level 4 on a live server: ``motcua serve`` (granian, two workers) on 127.0.0.1 with the sandbox gateway,
 driven only over real HTTP, on SQLite and on PostgreSQL.
 
 Two judicial-record dossiers go from submission to status 10: the fee is paid at the sandbox bank (its page,

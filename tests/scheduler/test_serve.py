@@ -1,4 +1,5 @@
-"""``motcua serve`` runs the background jobs in its gunicorn workers, unless MOTCUA_SCHEDULER=off."""
+"""``motcua serve`` (granian): the background jobs run in its workers unless MOTCUA_SCHEDULER=off, a dead
+worker is replaced, and the workers stop when their master dies."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import time
 import urllib.request
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -79,3 +81,51 @@ def test_serve_fires_timers_only_when_its_scheduler_is_on(tmp_path, scheduler):
     else:
         assert status == "running", log
     assert server.returncode == 0, log
+
+
+def _workers(master: int) -> list[int]:
+    try:
+        return [int(pid) for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has exited
+
+
+def _until(check: Any, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.1)
+    return bool(check())
+
+
+def test_a_killed_worker_is_replaced_and_workers_stop_with_their_master(tmp_path):
+    url = f"sqlite:///{tmp_path / 'serve.db'}"
+    upgrade(create_db_engine(url))
+    port = _free_port()
+    server = _serve(url, port, tmp_path, "off")
+    try:
+        _wait_listening(port)
+        assert _until(lambda: len(_workers(server.pid)) == 2, 10)
+        first, _ = _workers(server.pid)
+        os.kill(first, signal.SIGKILL)  # mid-life, as the OOM killer would
+        assert _until(lambda: len(set(_workers(server.pid)) - {first}) == 2, 15), _workers(server.pid)
+        _wait_listening(port)
+        workers = _workers(server.pid)
+        server.kill()  # the master dies without stopping its workers: they notice and stop themselves
+        server.wait(timeout=10)
+        assert _until(lambda: not any(_alive(pid) for pid in workers), 10), workers
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait(timeout=10)
+    log = (tmp_path / "serve-off.log").read_text()
+    assert "Respawning worker" in log, log

@@ -1,6 +1,6 @@
 """Browser tests: Debian's Chromium, driven by Playwright, against a live ``motcua serve``.
 
-The server is the real one (gunicorn, two workers, the sandbox gateway on) over a migrated database seeded
+The server is the real one (granian, two workers, the sandbox gateway on) over a migrated database seeded
 with the bundled workflows and catalogue; the pages are used as a person would: by labels and buttons.
 Screenshots of every page a test visits are kept under ``var/screenshots/`` (or ``$MOTCUA_SCREENSHOTS``) as
 artefacts of the run; they are not committed.
