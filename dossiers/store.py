@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -85,6 +85,18 @@ def get_dossier(conn: Connection, code: str, *, for_update: bool = False) -> dic
     locking = for_update and conn.dialect.name == "postgresql"
     row = (_GET_DOSSIER_FOR_UPDATE if locking else _GET_DOSSIER).first(conn, {"which_code": code})
     return decode(row) if row is not None else None
+
+
+def get_dossier_later(conn: Connection, code: str) -> Callable[[], dict[str, Any] | None]:
+    """Send the read of a dossier locked for update now; return a function that gives it (or None)."""
+    locking = conn.dialect.name == "postgresql"
+    pending = (_GET_DOSSIER_FOR_UPDATE if locking else _GET_DOSSIER).first_later(conn, {"which_code": code})
+
+    def result() -> dict[str, Any] | None:
+        row = pending()
+        return decode(row) if row is not None else None
+
+    return result
 
 
 # One statement per set of columns written (a step writes one of a few sets), built at first use; queued

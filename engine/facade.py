@@ -356,6 +356,7 @@ class Engine(InstanceOps, WakeUps):
             actor=log.actor,
             now=log.now,
             submitted=dict(log.submitted),
+            prefetched=dict(log.prefetched),
             previous_ready=(
                 frozenset()
                 if instance.row_version == 0

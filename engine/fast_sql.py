@@ -11,8 +11,7 @@ conversions.  The rows it returns are named tuples that also offer ``_mapping``,
 Inside a PostgreSQL unit of work (a pipeline) a write is only queued: it goes to the server with the unit's
 next read or its COMMIT, as the engine's own hot statements do (``hot_sql``).  A read there is flushed and
 waited for (no sync point is needed for that).  Driver errors reach ``Store.unit_of_work``, which turns them
-into SQLAlchemy's exceptions; a connection found dead is replaced, with the rest of the pool, when it is
-returned (``tests/dossiers/test_fast_statements.py``).
+into SQLAlchemy's exceptions and, when the database went away, has the pool replace its connections.
 
 Only statements whose parameters are all known at compile time qualify: no ``expanding`` IN lists.
 """
@@ -21,7 +20,7 @@ from __future__ import annotations
 
 import collections
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.engine import Connection, Dialect
@@ -60,6 +59,25 @@ class FastStatement:
             return None if row is None else plan.row(row, cursor)
         finally:
             cursor.close()
+
+    def first_later(self, conn: Connection, values: Mapping[str, Any] | None = None) -> Callable[[], Any]:
+        """Send a query now; return a function that gives its first row (or None) when called.
+
+        In a PostgreSQL unit of work the query travels in the pipeline while the caller goes on, and its rows
+        are usually there by the time they are asked for; elsewhere it runs at once.
+        """
+        plan = self._plan(conn)
+        cursor = _driver(conn).cursor()
+        cursor.execute(plan.sql, plan.params(values))
+
+        def result() -> Any:
+            try:
+                row = cursor.fetchone()
+                return None if row is None else plan.row(row, cursor)
+            finally:
+                cursor.close()
+
+        return result
 
     def all(self, conn: Connection, values: Mapping[str, Any] | None = None) -> list[Any]:
         """Run a query; return all its rows."""

@@ -30,6 +30,7 @@ from .runtime import (
     Clock,
     Instance,
     InstanceCache,
+    Listener,
     RetryPolicy,
     UnitLog,
     advance,
@@ -54,6 +55,7 @@ class InstanceOps:
     clock: Clock
     retry_policy: RetryPolicy
     instances: InstanceCache
+    listeners: list[Listener]
     checkout: Callable[[UnitOfWork, str, int | None], Instance]
     save: Callable[[UnitOfWork, Instance, UnitLog], None]
     show: Callable[[str], dict[str, Any]]
@@ -115,6 +117,7 @@ class InstanceOps:
             if instance.workflow.completed:
                 raise TaskStateError(f"Instance {target} has already completed", instance_id=target)
             log = UnitLog(instance.id, actor, self.clock.now())
+            self._prefetch(uow, instance, log)
             action(instance, log)
             if resolve_incidents:
                 uow.resolve_incidents(instance.id, log.now, actor)
@@ -122,6 +125,15 @@ class InstanceOps:
         view = summary(instance)
         self.instances.put(instance)
         return view
+
+    def _prefetch(self, uow: UnitOfWork, instance: Instance, log: UnitLog) -> None:
+        """Let the listeners queue the reads they will need, before the steps run (``Prefetcher``)."""
+        if instance.business_key is None:
+            return
+        for listener in self.listeners:
+            prefetch = getattr(listener, "prefetch", None)
+            if prefetch is not None:
+                log.prefetched.update(prefetch(uow.conn, instance.business_key))
 
     def run_steps(self, instance: Instance, log: UnitLog) -> None:
         """Run the engine steps of an instance, turning task failures into retries or incidents."""

@@ -94,9 +94,15 @@ class InstanceChange:
     # The ids of the instance's ready tasks before this unit of work (empty for a new instance), or None when
     # the engine does not know them (the instance was loaded from the database in this unit).
     previous_ready: frozenset[str] | None = None
+    # What the listeners' ``prefetch`` queued at the start of the unit, by name: call to get the result.
+    prefetched: Mapping[str, Callable[[], Any]] = field(default_factory=dict)
 
 
 Listener = Callable[[Connection, InstanceChange], None]
+# A listener's optional ``prefetch(conn, business_key)``, run when a unit of work has taken its instance and
+# before it acts: it queues the reads the listener will need (in PostgreSQL's pipeline they then travel
+# while the engine runs the steps) and returns, by name, functions that give their results.
+Prefetcher = Callable[[Connection, str], Mapping[str, Callable[[], Any]]]
 # Runs at the start of ``Engine.start``'s transaction; returns the business key and extra start data
 # (e.g. a dossier code allocated in the same transaction, so that a failed start leaves no gap).
 Preparer = Callable[[Connection], tuple[str | None, dict[str, Any]]]
@@ -149,6 +155,8 @@ class UnitLog:
     incidents: list[dict[str, Any]] = field(default_factory=list)
     # What each user task completed in this unit was given, by task id (told to listeners, not stored).
     submitted: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # What listeners asked for at the start of the unit (``Prefetcher``), by name: read when they run.
+    prefetched: dict[str, Callable[[], Any]] = field(default_factory=dict)
 
     def record(self, action: str, task: Task | None = None, **details: Any) -> None:
         """Append an audit entry for ``action`` on ``task`` (or the instance)."""

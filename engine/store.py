@@ -244,12 +244,16 @@ class Store:
         try:
             with lease.borrow() if lent else self.engine.connect() as conn:  # type: ignore[union-attr]
                 conn.execution_options(motcua_write=write)
-                if self.postgres:
-                    with _postgres_unit(conn, write) as uow:
-                        yield uow
-                else:
-                    with conn.begin():
-                        yield UnitOfWork(conn)
+                try:
+                    if self.postgres:
+                        with _postgres_unit(conn, write) as uow:
+                            yield uow
+                    else:
+                        with conn.begin():
+                            yield UnitOfWork(conn)
+                except psycopg_errors.Error as exc:
+                    _drop_if_gone(conn, exc)
+                    raise
         except (psycopg_errors.Error, sqlite3.Error) as exc:  # from HotSQL or a pipeline's last sync
             base = psycopg_errors.Error if isinstance(exc, psycopg_errors.Error) else sqlite3.Error
             wrapped = DBAPIError.instance(None, None, exc, base)  # as SQLAlchemy raises the others
@@ -260,6 +264,18 @@ class Store:
             if conflict is not None:
                 raise conflict from exc
             raise
+
+
+def _drop_if_gone(conn: Connection, error: psycopg_errors.Error) -> None:
+    """Do what SQLAlchemy does when one of its own statements finds the database gone, for an error raised
+    by a driver statement (``HotSQL``, ``FastStatement``, a pipeline's sync): discard this connection, and
+    have the pool replace every connection made before it at their next checkout (after a restart of
+    PostgreSQL they are all dead), so that a restart costs one failed unit, not one per pooled connection."""
+    raw = conn.connection.dbapi_connection
+    if conn.invalidated or not conn.dialect.is_disconnect(error, raw, None):  # type: ignore[arg-type]
+        return
+    conn.engine.pool._invalidate(conn.connection, error, _checkin=False)
+    conn.invalidate(error)
 
 
 # The message of ``motcua_written()`` (migration 0014) when an instance row was not at the expected version.
@@ -288,9 +304,18 @@ def _conflict(error: BaseException | None) -> ConflictError | None:
 @contextmanager
 def _postgres_unit(conn: Connection, write: bool) -> Iterator[UnitOfWork]:
     if not write:
+        # No BEGIN is sent: each read runs on its own (autocommit).  SQLAlchemy's own transaction bookkeeping
+        # starts only if a Core statement runs (autobegin); the driver's statements (``FastStatement``, the
+        # bearer token and a task's context on every request) need none.
         conn.execution_options(motcua_unit="read")
-        with conn.begin():  # no BEGIN is sent: each read runs on its own (autocommit)
+        try:
             yield UnitOfWork(conn)
+        except BaseException:
+            if conn.in_transaction():
+                conn.rollback()
+            raise
+        if conn.in_transaction():
+            conn.commit()
         return
     conn.execution_options(motcua_unit="write")
     raw: Any = conn.connection.driver_connection

@@ -157,8 +157,8 @@ def test_expanding_parameters_are_refused(desk):
 
 def test_after_a_restart_one_failed_unit_renews_the_whole_pool(postgres_url):
     """A driver statement that meets a dead connection fails its unit only: the pool then replaces every
-    connection it made before (SQLAlchemy does, when the failed connection is returned), so a database
-    restart costs one failed unit, not one per pooled connection."""
+    connection it made before, as when SQLAlchemy's own statement meets one, so a database restart costs
+    one failed unit, not one per pooled connection."""
     store = Store(create_db_engine(postgres_url))
     code = "000.00.00.H26-260302-0001"
     try:
@@ -174,3 +174,39 @@ def test_after_a_restart_one_failed_unit_renews_the_whole_pool(postgres_url):
                 assert uow.conn.execute(text("SELECT pg_backend_pid()")).scalar_one() not in pids
     finally:
         store.engine.dispose()
+
+
+def test_the_tracker_reads_its_dossier_before_the_steps_run(desk, monkeypatch):
+    """The dossier's read is queued as the unit starts (``DossierTracker.prefetch``), not after the steps:
+    in PostgreSQL's pipeline it travels while they run, instead of being waited for at the end."""
+    import psycopg
+    from sqlalchemy import event
+
+    dossier = _submitted(desk)
+    sent: list[str] = []
+
+    def note(query: Any) -> None:
+        sent.append(" ".join(str(query).split())[:40])
+
+    original = psycopg.Cursor.execute
+
+    def execute(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+        note(query)
+        return original(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Cursor, "execute", execute)
+    db = desk.service.engine.store.engine
+
+    def trace(dbapi: Any, _record: Any, _proxy: Any) -> None:
+        if hasattr(dbapi, "set_trace_callback"):  # SQLite
+            dbapi.set_trace_callback(note)
+
+    event.listen(db, "checkout", trace)
+    try:
+        desk.do(dossier["code"], "review", {"decision": "accept"}, actor="desk.officer")
+    finally:
+        event.remove(db, "checkout", trace)
+    reads = [n for n, s in enumerate(sent) if s.startswith("SELECT dossiers.")]
+    updates = [n for n, s in enumerate(sent) if "UPDATE instances" in s]
+    assert reads and updates and reads[-1] < updates[-1], sent
+    assert desk.status(dossier["code"]) == 4  # received: the tracker used what it read
