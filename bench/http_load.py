@@ -5,8 +5,10 @@ One run, on this machine:
 1. resets the database ``motcua_http`` (DROP ... WITH (FORCE), CREATE), migrates it and seeds it as
    ``motcua seed --demo`` does (bundled BPMN, procedure catalogue, calendar, demo users);
 2. starts a real ``motcua serve --workers N`` (granian) on a port of 18100-18199 with
-   ``MOTCUA_DATABASE_URL`` pointing at it; the background jobs run inside the workers as in production
-   (``--no-scheduler`` turns them off);
+   ``MOTCUA_DATABASE_URL`` pointing at it; the background jobs (timers, retries, webhooks, deadlines)
+   run where ``--jobs`` says: ``server`` (default) inside its workers, as ``motcua serve`` does alone;
+   ``worker``: in a ``motcua worker`` process beside a server started with ``MOTCUA_SCHEDULER=off``, as
+   ``docs/DEPLOY.md`` runs API nodes and worker nodes (its CPU is counted with the server's); ``none``;
 3. logs in the demo applicant and the demo reception official (``POST /api/v1/auth/token``);
 4. at each concurrency (default 1, 8 and 32 closed-loop clients on keep-alive connections, spread over
    forked client processes), measures in turn:
@@ -73,6 +75,11 @@ REVIEW = json.dumps({"data": {"decision": "accept"}}).encode()
 SCENARIOS = ("healthz", "submit", "read", "queue", "task")
 TARGETS = (("task.complete", 8, "p50", 15.0), ("task.complete", 8, "p99", 60.0))
 HOST = "127.0.0.1"
+JOBS_WHERE = {
+    "server": "in the server's workers",
+    "worker": "in a motcua worker process (server: MOTCUA_SCHEDULER=off)",
+    "none": "none",
+}
 
 
 # -- machine and database ------------------------------------------------------------------------------
@@ -123,6 +130,7 @@ class Server:
 
     def __init__(self, env: dict[str, str], port: int, workers: int, log_dir: Path) -> None:
         self.port, self.workers = port, workers
+        self.helpers: list[subprocess.Popen[bytes]] = []  # a motcua worker run beside it (``--jobs worker``)
         self.log_path = log_dir / "server.log"
         self.log = self.log_path.open("wb")
         self.process = subprocess.Popen(
@@ -160,11 +168,17 @@ class Server:
         return [int(c) for c in children]
 
     def pids(self) -> list[int]:
-        """The master and its workers."""
-        return [self.process.pid, *self.worker_pids()]
+        """The master, its workers and the processes run beside it."""
+        return [self.process.pid, *self.worker_pids(), *(h.pid for h in self.helpers)]
 
     def stop(self) -> None:
         """SIGTERM the server (granian stops its workers), SIGKILL it if it lingers."""
+        for helper in self.helpers:
+            helper.terminate()
+            try:
+                helper.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                helper.kill()
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -366,9 +380,21 @@ def run_load(args: argparse.Namespace, url: str, passwords: dict[str, str], log_
         "MOTCUA_DATABASE_URL": url,
         **({"MOTCUA_THREADS": str(args.threads)} if args.threads else {}),
     }
-    env["MOTCUA_SCHEDULER"] = "off" if args.no_scheduler else "on"
+    jobs = "none" if args.no_scheduler else args.jobs
+    env["MOTCUA_SCHEDULER"] = "on" if jobs == "server" else "off"
     env["MOTCUA_ACCESS_LOG"] = "on" if args.access_log else "off"
     server = Server(env, args.port, args.workers, log_dir)
+    if jobs == "worker":  # the jobs in a process of their own, as on a worker node
+        server.helpers.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "motcua.cli", "worker"],
+                cwd=ROOT,
+                env={**env, "MOTCUA_SCHEDULER": "on"},
+                stdout=server.log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
     rows: list[dict] = []
     try:
         server.wait_ready()
@@ -390,7 +416,7 @@ def run_load(args: argparse.Namespace, url: str, passwords: dict[str, str], log_
         print(
             f"server: motcua serve --workers {args.workers} "
             f"(granian, {env.get('MOTCUA_THREADS', '2')} threads each), "
-            f"scheduler {'off' if args.no_scheduler else 'on'}, access log "
+            f"jobs: {JOBS_WHERE[jobs]}, access log "
             f"{'on' if args.access_log else 'off'}; {len(server.worker_pids())} workers up",
             flush=True,
         )
@@ -530,7 +556,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--scenarios", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
     parser.add_argument("--client-processes", type=int, default=2, help="processes the clients run in")
     parser.add_argument("--max-seconds", type=float, default=120.0, help="time limit of one phase")
-    parser.add_argument("--no-scheduler", action="store_true", help="run no background jobs in the workers")
+    parser.add_argument(
+        "--jobs",
+        choices=sorted(JOBS_WHERE),
+        default="server",
+        help="where the background jobs run: in the server's workers, in a motcua worker beside it, nowhere",
+    )
+    parser.add_argument("--no-scheduler", action="store_true", help="the same as --jobs none")
     parser.add_argument("--access-log", action="store_true", help="let the server write its access log")
     parser.add_argument("--profile", type=int, default=0, metavar="N", help="profile N completions instead")
     parser.add_argument("--json", help="also write the figures to this file")
