@@ -255,7 +255,9 @@ class Scheduler:
         outcome = Outcome(detail={"fired": 0, "skipped": 0, "failed": 0})
         ends = time.monotonic() + self.tick  # the next run (allowed to overlap this one's end) takes over
         while not self._stopping.is_set():
+            claimed = sum(outcome.detail.values())
             self._fire(outcome, "timer")
+            claimed = sum(outcome.detail.values()) - claimed
             left = ends - time.monotonic()
             if left <= 0.005:
                 break
@@ -265,6 +267,10 @@ class Scheduler:
                 break
             wait = (upcoming - self.engine.clock.now()).total_seconds()
             if wait > left:
+                break
+            if wait <= 0 and not claimed:
+                # Due, yet nothing could be claimed: another worker holds it (its lease), or it is backing off
+                # after a failure.  Looking again at once would spin until the tick ends; the next tick does.
                 break
             if wait > 0 and self._stopping.wait(wait):
                 break

@@ -105,3 +105,35 @@ def test_a_forgotten_claim_is_released_by_its_job(desk, scheduler, clock):  # no
     clock.advance(hours=9)
     assert scheduler.run_job("release_claims").detail == {"released": 1}
     assert desk.service.engine.claim_task(task["id"], "desk.officer2")["claimed_by"] == "desk.officer2"
+
+
+def test_a_due_timer_another_worker_holds_does_not_make_the_job_spin(desk, db_url, clock, monkeypatch):  # noqa: F811
+    """The timer job works for a whole tick, sleeping until the next due timer; a timer that is due but
+    leased by another worker cannot be claimed, and the job must wait for the next tick, not ask again and
+    again until this one ends."""
+    from datetime import timedelta
+
+    from sqlalchemy import text
+
+    code = desk.submit(JUDICIAL_RECORD, delivery_method="online")["code"]
+    _until_payment(desk, code)
+    clock.advance(days=4)  # the payment's deadline is due
+    engine = desk.service.engine
+    with engine.store.unit_of_work() as uow:
+        held = uow.conn.execute(
+            text("UPDATE timers SET claimed_by = 'other-worker', lease_until = :until"),
+            {"until": clock.now() + timedelta(hours=1)},
+        )
+        assert held.rowcount >= 1
+    calls: list[int] = []
+    original = engine.fire_due_timers
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "fire_due_timers", counted)
+    scheduler = Scheduler(engine, desk.service, Settings(database_url=db_url, scheduler_tick=0.5), worker="w")
+    outcome = scheduler.run_job("fire_timers")
+    assert outcome.items == 0 and len(calls) == 1, len(calls)
+    assert desk.status(code) == Status.FINANCIAL_OBLIGATION  # the other worker's to fire
