@@ -93,8 +93,8 @@ def _tune_postgresql(engine: Engine) -> None:
     the engine (``engine.begin()``, migrations) get a ``BEGIN`` from the ``begin`` event, as before.
 
     Inside a unit's pipeline a statement run through SQLAlchemy is followed by a sync, so that its rows and
-    row count are there when SQLAlchemy reads them; the hot statements (``HotSQL``) are only queued, and go
-    to the server with the next sync, at the latest with the unit's ``COMMIT``.
+    row count are there when SQLAlchemy reads them; the driver's statements (``HotSQL``, ``FastStatement``)
+    are only queued, and go to the server with the next read, at the latest with the unit's ``COMMIT``.
     """
 
     event.listen(engine, "connect", _autocommit)
@@ -121,25 +121,14 @@ def _begin_outside_units(conn: Connection) -> None:
         conn.connection.driver_connection.execute("BEGIN")  # type: ignore[union-attr]
 
 
-# Execution option of a write whose result nobody reads (no RETURNING, no row count): inside a unit's
-# pipeline it is queued like the hot statements instead of being synced at once.
-QUEUED = {"motcua_queued": True}
-
-
-def _synced(execute: Callable[[], None], cursor: Any, context: Any) -> bool:
+def _synced(execute: Callable[[], None], cursor: Any, _context: Any) -> bool:
     raw = cursor.connection
-    if not raw.pgconn.pipeline_status or _queued(context):
+    if not raw.pgconn.pipeline_status:
         execute()
     else:
         with raw.pipeline():  # a nested pipeline syncs when it ends
             execute()
     return True  # the statement ran: SQLAlchemy does not run it again
-
-
-def _queued(context: Any) -> bool:
-    if context is None or not context.execution_options.get("motcua_queued"):
-        return False
-    return not getattr(context.compiled, "effective_returning", None)  # rows to read: sync after all
 
 
 def _do_execute(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:

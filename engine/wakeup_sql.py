@@ -45,11 +45,18 @@ class WakeUpQueries:
             .values(claimed_by=None if until is None else worker, lease_until=until)
         )
 
-    def next_due(self, kind: str | None = None) -> datetime | None:
-        """Return the earliest due time of the pending wake-ups (of one kind), or None."""
+    def next_due(self, kind: str | None = None, *, now: datetime | None = None) -> datetime | None:
+        """Return the earliest due time of the pending wake-ups (of one kind), or None.
+
+        With ``now``: of those a worker could claim then, leaving out the ones another worker holds (its
+        lease runs past ``now``): a wake-up being fired elsewhere is nothing to wait for.  The walk of the
+        ``(kind, due_at)`` index stops at the first row not held, so it stays cheap.
+        """
         query = select(func.min(t.timers.c.due_at))
         if kind is not None:
             query = query.where(t.timers.c.kind == kind)
+        if now is not None:
+            query = query.where(or_(t.timers.c.lease_until.is_(None), t.timers.c.lease_until < now))
         found: datetime | None = self.conn.execute(query).scalar()
         return found
 

@@ -261,17 +261,18 @@ class Scheduler:
             left = ends - time.monotonic()
             if left <= 0.005:
                 break
+            now = self.engine.clock.now()
             with self.engine.store.unit_of_work(write=False) as uow:
-                upcoming = uow.next_due("timer")
+                upcoming = uow.next_due("timer", now=now)  # the ones other workers hold are theirs
             if upcoming is None:
                 break
-            wait = (upcoming - self.engine.clock.now()).total_seconds()
+            wait = (upcoming - now).total_seconds()
             if wait > left:
                 break
             if wait <= 0 and not claimed:
-                # Due, yet nothing could be claimed: another worker holds it (its lease), or it is backing off
-                # after a failure.  Looking again at once would spin until the tick ends; the next tick does.
-                break
+                # Claimable a moment ago, gone when claimed: another worker was quicker.  Look again after a
+                # short pause rather than at once, so that a race never turns into a busy loop.
+                wait = min(0.05, left)
             if wait > 0 and self._stopping.wait(wait):
                 break
         return outcome

@@ -248,3 +248,22 @@ def test_each_round_of_a_cycle_timer_fires_once_even_for_a_worker_that_lost_its_
     reminders = [t for t in make_engine().show(view["id"])["tasks"] if t["element_id"] == "remind"]
     assert len(reminders) == 3
     assert _fired_per_instance(first) == {view["id"]: 3}
+
+
+def test_the_next_claimable_wake_up_leaves_out_those_another_worker_holds(make_engine, clock):
+    engine = make_engine()
+    ids = _waiting(engine, 2, clock.now() + timedelta(seconds=5))
+    clock.advance(seconds=6)
+    with engine.store.unit_of_work() as uow:
+        [held] = uow.claim_due_timers(
+            clock.now(), worker="other", lease_until=clock.now() + timedelta(seconds=30), limit=1
+        )
+    with engine.store.unit_of_work(write=False) as uow:
+        everything = uow.next_due("timer")
+        claimable = uow.next_due("timer", now=clock.now())
+        [free] = [row for i in ids for row in uow.timers_of(i) if row.task_id != held["task_id"]]
+    assert everything == min(held["due_at"], free.due_at)
+    assert claimable == free.due_at  # the held one is the other worker's
+    clock.advance(seconds=31)  # its lease ran out: claimable again
+    with engine.store.unit_of_work(write=False) as uow:
+        assert uow.next_due("timer", now=clock.now()) == everything
