@@ -50,6 +50,7 @@ def create_db_engine(url: str, *, echo: bool = False) -> Engine:
             echo=echo,
             pool_size=10,
             max_overflow=20,
+            pool_use_lifo=True,  # as on PostgreSQL, below
             connect_args={"timeout": 30, "check_same_thread": False},
         )
         _tune_sqlite(engine)
@@ -57,7 +58,13 @@ def create_db_engine(url: str, *, echo: bool = False) -> Engine:
     # No pre-ping (a round trip per checkout, 4% of a unit of work): after a database restart the first
     # unit on each dead pooled connection fails (503, Retry-After), and SQLAlchemy then replaces the
     # pool's connections.  Connections are recycled after 30 minutes, before idle-connection limits.
-    engine = create_engine(url, echo=echo, pool_size=10, max_overflow=20, pool_recycle=1800)
+    # Last in, first out: a unit takes the connection used last, so a process that once opened more
+    # connections than it now needs (its jobs all ran at the start) keeps working on a few hot server
+    # processes, with their prepared statements and caches, instead of cycling through every one of them
+    # (which cost PostgreSQL ~0.2 ms of CPU per API request; docs/PERFORMANCE.md, section 3).
+    engine = create_engine(
+        url, echo=echo, pool_size=10, max_overflow=20, pool_recycle=1800, pool_use_lifo=True
+    )
     _tune_postgresql(engine)
     return engine
 

@@ -239,3 +239,22 @@ def test_a_cold_instance_is_read_in_one_statement(make_engine, monkeypatch):
     calls.clear()
     assert first.show(view["id"])["row_version"] == done["row_version"]
     assert calls == ["instance_head", "instance_state"]
+
+
+def test_units_reuse_the_connection_used_last(make_engine):
+    """The pool is last-in-first-out: after a moment that needed several connections, the units that follow
+    keep working on the one used last, not on each pooled connection in turn (each a server process with
+    its own prepared statements and caches)."""
+    store = make_engine().store
+    with (
+        store.unit_of_work(write=False) as a,
+        store.unit_of_work(write=False) as b,
+        store.unit_of_work(write=False) as c,
+    ):
+        opened = {id(_dbapi(u)) for u in (a, b, c)}
+    assert len(opened) == 3
+    used = []
+    for _ in range(6):
+        with store.unit_of_work(write=False) as uow:
+            used.append(id(_dbapi(uow)))
+    assert len(set(used)) == 1 and used[0] in opened
