@@ -82,14 +82,15 @@ _GET_DOSSIER_FOR_UPDATE = FastStatement(_DOSSIER.with_for_update())
 
 def get_dossier(conn: Connection, code: str, *, for_update: bool = False) -> dict[str, Any] | None:
     """Return a dossier by code (locking its row when asked), or None."""
+    return get_dossier_later(conn, code, for_update=for_update)()
+
+
+def get_dossier_later(
+    conn: Connection, code: str, *, for_update: bool = True
+) -> Callable[[], dict[str, Any] | None]:
+    """Send the read of a dossier (locked for update unless asked not to) now; return a function that
+    gives it (or None)."""
     locking = for_update and conn.dialect.name == "postgresql"
-    row = (_GET_DOSSIER_FOR_UPDATE if locking else _GET_DOSSIER).first(conn, {"which_code": code})
-    return decode(row) if row is not None else None
-
-
-def get_dossier_later(conn: Connection, code: str) -> Callable[[], dict[str, Any] | None]:
-    """Send the read of a dossier locked for update now; return a function that gives it (or None)."""
-    locking = conn.dialect.name == "postgresql"
     pending = (_GET_DOSSIER_FOR_UPDATE if locking else _GET_DOSSIER).first_later(conn, {"which_code": code})
 
     def result() -> dict[str, Any] | None:

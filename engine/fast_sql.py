@@ -51,14 +51,7 @@ class FastStatement:
 
     def first(self, conn: Connection, values: Mapping[str, Any] | None = None) -> Any:
         """Run a query; return its first row (a named tuple with ``_mapping``), or None."""
-        plan = self._plan(conn)
-        cursor = _driver(conn).cursor()
-        try:
-            cursor.execute(plan.sql, plan.params(values))
-            row = cursor.fetchone()
-            return None if row is None else plan.row(row, cursor)
-        finally:
-            cursor.close()
+        return self.first_later(conn, values)()
 
     def first_later(self, conn: Connection, values: Mapping[str, Any] | None = None) -> Callable[[], Any]:
         """Send a query now; return a function that gives its first row (or None) when called.

@@ -31,6 +31,7 @@ from .runtime import (
     Instance,
     InstanceCache,
     Listener,
+    Prefetcher,
     RetryPolicy,
     UnitLog,
     advance,
@@ -131,7 +132,7 @@ class InstanceOps:
         if instance.business_key is None:
             return
         for listener in self.listeners:
-            prefetch = getattr(listener, "prefetch", None)
+            prefetch: Prefetcher | None = getattr(listener, "prefetch", None)
             if prefetch is not None:
                 log.prefetched.update(prefetch(uow.conn, instance.business_key))
 
