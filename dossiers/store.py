@@ -240,8 +240,8 @@ def pauses_of(conn: Connection, code: str) -> list[dict[str, Any]]:
 
 
 _HANDOVER_COLUMNS = ("dossier_code", "at", "element_id", "from_role", "to_role", "actor", "result", "note")
-_INSERT_HANDOVER = FastStatement(
-    insert(dossier_handovers).values({name: bindparam(name) for name in _HANDOVER_COLUMNS})
+_INSERT_HANDOVER = FastStatement(  # inline: no RETURNING of the new id, which nobody reads
+    insert(dossier_handovers).values({name: bindparam(name) for name in _HANDOVER_COLUMNS}).inline()
 )
 
 

@@ -43,6 +43,7 @@ from .state import STATE_FORMAT, StateCodec
 from .store import Projection, Store, UnitOfWork
 from .views import current_data, instance_view, summary, workflow_view
 from .wakeups import WakeUps
+from .workflow import MotcuaWorkflow
 
 
 class Engine(InstanceOps, WakeUps):
@@ -153,7 +154,7 @@ class Engine(InstanceOps, WakeUps):
                 business_key = self.validate_business_key(prepared_key or business_key)
                 data = {**data, **self.validate_data(extra)}
             spec, subprocess_specs = self.library.specs(uow, head.id)
-            workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=self.script_engine)
+            workflow = MotcuaWorkflow(spec, subprocess_specs, script_engine=self.script_engine)
             instance = Instance(
                 id=instance_id or str(uuid.uuid4()),
                 definition_id=head.id,

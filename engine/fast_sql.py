@@ -26,6 +26,8 @@ from typing import Any
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql import ClauseElement
 
+from .pipeline_writes import Unsupported, in_pipeline, numbered, numbered_pyformat, queue_write
+
 
 class FastStatement:
     """A Core statement compiled once per dialect, executed on the DB-API cursor.
@@ -86,7 +88,15 @@ class FastStatement:
         """Run a write once, or once per mapping of a sequence; nobody reads its result (queued in a
         PostgreSQL unit of work)."""
         plan = self._plan(conn)
-        cursor = _driver(conn).cursor()
+        raw = _driver(conn)
+        rows = [values] if isinstance(values, Mapping) else values
+        if plan.queueable and rows and in_pipeline(raw):
+            try:
+                queue_write(raw, plan.numbered_sql, [plan.numbered_params(v) for v in rows])
+                return
+            except Unsupported:
+                pass  # a value the cursor adapts (e.g. JSON): run it there
+        cursor = raw.cursor()
         try:
             if isinstance(values, Mapping):
                 cursor.execute(plan.sql, plan.params(values))
@@ -120,6 +130,20 @@ class _Plan:
         self.types = [entry.type for entry in columns]
         self._processors: list[Any] | None = None
         self._row_class = _row_class([entry.keyname for entry in columns]) if columns else None
+        # A write queued through libpq on PostgreSQL (``pipeline_writes``): its SQL with $n markers, and
+        # which bind each number takes.
+        self.queueable = dialect.name == "postgresql" and not columns
+        if self.queueable and self.positions is None:
+            text, self.order = numbered_pyformat(self.sql)
+        else:
+            text, self.order = numbered(self.sql, "%s"), list(self.positions or ())
+        self.numbered_sql = text.encode()
+
+    def numbered_params(self, values: Mapping[str, Any] | None) -> list[Any]:
+        """The parameters of ``numbered_sql``, processed, in number order."""
+        given = self.compiled.construct_params(values or {})
+        binds = self.binds
+        return [binds[k](given[k]) if k in binds else given[k] for k in self.order]
 
     def params(self, values: Mapping[str, Any] | None) -> Any:
         """The driver's parameters: every bind, processed, as a dict or in position order."""

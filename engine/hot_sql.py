@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from .errors import ConflictError
+from .pipeline_writes import Unsupported, numbered, queue_write
 
 _READY_WITH_VERSION = (
     "SELECT r.instance_id, i.row_version, c.claimed_by FROM ready_tasks r "
@@ -85,6 +86,11 @@ def _pyformat(sql: str) -> str:
     return sql.replace("?", "%s")
 
 
+@functools.lru_cache(maxsize=256)
+def _numbered(sql: str) -> bytes:
+    return numbered(sql).encode()
+
+
 class HotSQL:
     """Runs the hot-path statements on the DB-API connection under a SQLAlchemy transaction."""
 
@@ -111,10 +117,22 @@ class HotSQL:
 
     def run(self, sql: str, params: Sequence[Any]) -> None:
         """Run a write whose result nobody reads (``?`` marks its parameters): queued in a PostgreSQL unit
-        of work, so that it goes to the server with the unit's next query or its COMMIT."""
+        of work (``pipeline_writes``), so that it goes to the server with the unit's next query or its
+        COMMIT."""
+        if self.queued and self._queue(sql, (params,)):
+            return
         self._run(sql, params).close()
 
+    def _queue(self, sql: str, rows: Sequence[Sequence[Any]]) -> bool:
+        try:
+            queue_write(self._raw, _numbered(sql), rows)
+        except Unsupported:
+            return False
+        return True
+
     def _run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if self.queued and self._queue(sql, rows):
+            return
         cursor = self._raw.cursor()
         if len(rows) == 1:  # the usual case; executemany costs several times more for one row
             cursor.execute(self._sql(sql), rows[0])

@@ -37,6 +37,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from .errors import MotcuaError
 from .specs import serializer_config
+from .workflow import MotcuaWorkflow
 
 STATE_FORMAT = 1
 
@@ -127,7 +128,7 @@ class SpeclessWorkflowConverter(_UuidKeys, BpmnWorkflowConverter):
         dct: dict[str, Any],
         spec: BpmnProcessSpec | None = None,
         subprocess_specs: dict[str, BpmnProcessSpec] | None = None,
-        workflow_class: type[BpmnWorkflow] = BpmnWorkflow,
+        workflow_class: type[BpmnWorkflow] = MotcuaWorkflow,
         **workflow_kwargs: Any,
     ) -> BpmnWorkflow:
         if spec is None:

@@ -36,6 +36,7 @@ from . import tables as t
 from .errors import ConflictError, StaleVersionError
 from .fast_sql import FastStatement
 from .hot_sql import HotSQL
+from .pipeline_writes import forget_prepared
 from .wakeup_sql import WakeUpQueries
 
 # A result row (SQLAlchemy's typed Row generics add nothing for these dynamic column sets).
@@ -248,6 +249,8 @@ class Store:
                         with conn.begin():
                             yield UnitOfWork(conn)
                 except psycopg_errors.Error as exc:
+                    if isinstance(exc, psycopg_errors.InvalidSqlStatementName):
+                        forget_prepared(conn.connection.driver_connection)  # prepare them again
                     _drop_if_gone(conn, exc)
                     raise
         except (psycopg_errors.Error, sqlite3.Error) as exc:  # from HotSQL or a pipeline's last sync

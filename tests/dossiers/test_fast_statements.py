@@ -16,6 +16,7 @@ from accounts.service import Accounts
 from dossiers import store as dossier_store
 from dossiers import task_context as context_module
 from dossiers.tables import dossier_handovers, dossier_tasks, dossiers
+from engine import fast_sql, hot_sql
 from engine import store as engine_store
 from engine.fast_sql import FastStatement
 from engine.store import Store, create_db_engine
@@ -195,6 +196,14 @@ def test_the_tracker_reads_its_dossier_before_the_steps_run(desk, monkeypatch):
         return original(self, query, *args, **kwargs)
 
     monkeypatch.setattr(psycopg.Cursor, "execute", execute)
+    for module in (hot_sql, fast_sql):  # writes queued through libpq (``pipeline_writes``)
+        queue = module.queue_write
+
+        def queue_write(raw: Any, sql: bytes, rows: Any, queue: Any = queue) -> None:
+            note(sql.decode())
+            queue(raw, sql, rows)
+
+        monkeypatch.setattr(module, "queue_write", queue_write)
     db = desk.service.engine.store.engine
 
     def trace(dbapi: Any, _record: Any, _proxy: Any) -> None:
