@@ -74,6 +74,11 @@ class _UuidKeys:
         return {key_class(k): restore(v, **kwargs) for k, v in mapping.items()}
 
 
+# A task id's text, cached: ``UUID.__str__`` formats the hex digits in Python, and a save writes each id of
+# the tasks it converts several times (as the task, as a parent, as a child).
+_id_text: Callable[[UUID], str] = functools.lru_cache(maxsize=16384)(str)
+
+
 class FastTaskConverter(_UuidKeys, TaskConverter):
     """SpiffWorkflow's task converter, restoring the same tasks with less work.
 
@@ -82,6 +87,30 @@ class FastTaskConverter(_UuidKeys, TaskConverter):
     finished ones whose ``internal_data`` and ``data`` are empty and whose ids repeat as parent and children
     of their neighbours.  Empty values skip the registry's recursive restore; ids are parsed once.
     """
+
+    def to_dict(self, task: Task) -> dict[str, Any]:
+        """SpiffWorkflow's ``TaskConverter.to_dict`` (the same dict), with the ids' text cached."""
+        parent = task.parent
+        if parent is None:
+            data, delta = task.data, {}
+        else:
+            data = {}
+            delta = {
+                "updates": DeepMerge.get_updated_keys(parent.data, task.data),
+                "deletions": DeepMerge.get_deleted_keys(parent.data, task.data),
+            }
+        return {
+            "id": _id_text(task.id),
+            "parent": _id_text(task._parent) if parent is not None else None,
+            "children": [_id_text(child) for child in task._children],
+            "last_state_change": task.last_state_change,
+            "state": task.state,
+            "task_spec": task.task_spec.name,
+            "triggered": task.triggered,
+            "internal_data": self.registry.convert(task.internal_data),
+            "data": data,
+            "delta": delta,
+        }
 
     def from_dict(self, dct: dict[str, Any], workflow: Any) -> Task:
         task_spec = workflow.spec.task_specs.get(dct["task_spec"])
@@ -197,7 +226,7 @@ class StateCodec:
         try:
             top = self._dump_workflow(workflow, workflow.tasks, cache)
             subs = ",".join(
-                f'"{task_id}":{self._dump_workflow(sp, sp.tasks, cache, sub=True)}'
+                f'"{_id_text(task_id)}":{self._dump_workflow(sp, sp.tasks, cache, sub=True)}'
                 for task_id, sp in workflow.subprocesses.items()
             )
             events = self._encoder.encode(self.registry.convert(workflow.bpmn_events))
@@ -214,13 +243,13 @@ class StateCodec:
         head = {
             "data": self.registry.clean(wf.data),
             "correlations": wf.correlations,
-            "last_task": str(wf.last_task.id) if wf.last_task is not None else None,
+            "last_task": _id_text(wf.last_task.id) if wf.last_task is not None else None,
             "success": wf.success,
             "completed": wf.completed,
-            "root": str(wf.task_tree.id),
+            "root": _id_text(wf.task_tree.id),
         }
         if sub:
-            head["parent_task_id"] = str(wf.parent_task_id)
+            head["parent_task_id"] = _id_text(wf.parent_task_id)
             head["spec"] = wf.spec.name
             head["typename"] = self.registry.typenames[type(wf)]
         text = self._encoder.encode(head)
@@ -237,7 +266,7 @@ class StateCodec:
         elif task.state & _PREDICTED and not task.data and not task.internal_data:
             key = (task.state, task.last_state_change, tuple(task._children), task.triggered)
         else:
-            return f'"{task_id}":{self._encoder.encode(self.registry.convert(task))}'
+            return f'"{_id_text(task_id)}":{self._encoder.encode(self.registry.convert(task))}'
         cached = cache.get(task_id)
         if cached is not None and cached[0] == key:
             return cached[1]
@@ -245,9 +274,9 @@ class StateCodec:
             body = self.registry.convert(task)
         else:
             body = {
-                "id": str(task.id),
-                "parent": str(task._parent) if task._parent is not None else None,
-                "children": [str(child) for child in task._children],
+                "id": _id_text(task.id),
+                "parent": _id_text(task._parent) if task._parent is not None else None,
+                "children": [_id_text(child) for child in task._children],
                 "last_state_change": task.last_state_change,
                 "state": task.state,
                 "task_spec": task.task_spec.name,
@@ -257,7 +286,7 @@ class StateCodec:
                 "delta": {},
                 "typename": self.registry.typenames[type(task)],
             }
-        fragment = f'"{task_id}":{self._encoder.encode(body)}'
+        fragment = f'"{_id_text(task_id)}":{self._encoder.encode(body)}'
         cache[task_id] = (key, fragment)
         return fragment
 
