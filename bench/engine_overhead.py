@@ -59,9 +59,10 @@ from sqlalchemy import event, text  # noqa: E402
 from sqlalchemy.engine import Engine as DbEngine  # noqa: E402
 
 import engine.facade as facade_module  # noqa: E402
+import engine.fast_sql as fast_sql_module  # noqa: E402
 import engine.hot_sql as hot_sql_module  # noqa: E402
 from dossiers.timer_functions import timer_functions  # noqa: E402
-from engine import sandbox  # noqa: E402
+from engine import pipeline_writes, sandbox  # noqa: E402
 from engine.facade import Engine  # noqa: E402
 from engine.runtime import EngineScriptEngine, SystemClock  # noqa: E402
 from engine.specs import MotcuaBpmnParser  # noqa: E402
@@ -240,9 +241,35 @@ class Counts:
     statements: int = 0
 
 
+def _queued(owner: Any, target: Any) -> bool:
+    """Whether a ``HotSQL._run_many`` or ``FastStatement.run`` call queues its writes through libpq."""
+    if isinstance(owner, hot_sql_module.HotSQL):
+        return bool(owner.queued)
+    raw = target.connection.driver_connection
+    return bool(owner._plan(target).queueable and pipeline_writes.in_pipeline(raw))
+
+
+def _counted(counts: Counts, kind: str, original: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a function that sends statements so that it counts them in ``counts``: ``one`` per call,
+    ``per_row`` (queue_write: one per parameter row), ``unless_queued`` (one per row when not queued)."""
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        if kind == "one":
+            counts.statements += 1
+        elif kind == "per_row":
+            counts.statements += len(args[2])
+        elif not _queued(args[0], args[1]):  # a queued write is counted by queue_write
+            rows = args[2]
+            counts.statements += 1 if isinstance(rows, dict) else max(len(rows), 1)
+        return original(*args, **kwargs)
+
+    return counted
+
+
 @contextmanager
 def counting(db: DbEngine) -> Iterator[Counts]:
-    """Count the commits and statements of ``db`` within the block (SQLAlchemy's and ``HotSQL``'s own).
+    """Count the commits and statements of ``db`` within the block: SQLAlchemy's, and the engine's own on
+    the driver (``HotSQL``, ``FastStatement``, the writes queued through libpq by ``pipeline_writes``).
 
     Used on a separate pass, not on the timed rounds: SQLAlchemy takes a slower path while a
     ``before_cursor_execute`` listener is installed.
@@ -255,27 +282,28 @@ def counting(db: DbEngine) -> Iterator[Counts]:
     def statement(*_args: Any) -> None:
         counts.statements += 1
 
-    hot = hot_sql_module.HotSQL
-    originals = {name: getattr(hot, name) for name in ("_run", "insert_ready", "insert_audit")}
-
-    def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
-        def counted(*args: Any) -> Any:
-            counts.statements += 1
-            return original(*args)
-
-        return counted
-
+    hot, fast = hot_sql_module.HotSQL, fast_sql_module.FastStatement
+    wrapped = [
+        (hot, "_run", "one"),
+        (hot, "_run_many", "unless_queued"),
+        (fast, "first_later", "one"),
+        (fast, "all", "one"),
+        (fast, "run", "unless_queued"),
+        (hot_sql_module, "queue_write", "per_row"),
+        (fast_sql_module, "queue_write", "per_row"),
+    ]
+    originals = [(owner, name, getattr(owner, name)) for owner, name, _kind in wrapped]
     event.listen(db, "commit", commit)
     event.listen(db, "before_cursor_execute", statement)
-    for name, original in originals.items():
-        setattr(hot, name, wrap(original))
+    for (owner, name, kind), (_owner, _name, original) in zip(wrapped, originals, strict=True):
+        setattr(owner, name, _counted(counts, kind, original))
     try:
         yield counts
     finally:
         event.remove(db, "commit", commit)
         event.remove(db, "before_cursor_execute", statement)
-        for name, original in originals.items():
-            setattr(hot, name, original)
+        for owner, name, original in originals:
+            setattr(owner, name, original)
 
 
 class Breakdown:
