@@ -12,6 +12,9 @@ it once) and hands it to libpq, which keeps it in its output buffer until the ne
 The results are left to psycopg's pipeline, which checks each of them in order: an error of a queued write
 fails the unit exactly as it did through the cursor (``motcua_written``, ``motcua_claim_free``, a constraint).
 
+A connection whose ``prepare_threshold`` is None (prepared statements turned off, as behind a pooler that
+cannot keep them) gets each write as an unnamed statement instead.
+
 What a statement is prepared as is only recorded once the server has confirmed it, so an aborted pipeline
 (an earlier statement failed) never leaves a statement thought prepared that the server does not have.
 
@@ -217,8 +220,13 @@ def queue_write(raw: Any, sql: bytes, rows: Sequence[Sequence[Any]]) -> None:
     prepared = _watched(raw)
     if pipeline.command_queue:  # psycopg left commands unsent: ours must go after them
         raw.wait(pipeline._communicate_gen())
+    named = raw.prepare_threshold is not None  # None: prepared statements are turned off (a pooler)
     for row in encoded:
         oids = tuple(oid for oid, _text in row)
+        if not named:
+            pgconn.send_query_params(sql, [text for _oid, text in row], oids)
+            results.append(None)
+            continue
         name = _statement_name(sql, oids)
         if name not in prepared.confirmed and name not in prepared.pending:
             pgconn.send_prepare(name, sql, oids)
