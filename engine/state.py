@@ -37,7 +37,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from .errors import MotcuaError
 from .specs import serializer_config
-from .workflow import MotcuaWorkflow
+from .workflow import MotcuaSubWorkflow, MotcuaWorkflow
 
 STATE_FORMAT = 1
 
@@ -140,7 +140,12 @@ class FastTaskConverter(_UuidKeys, TaskConverter):
 
 
 class FastSubWorkflowConverter(_UuidKeys, BpmnSubWorkflowConverter):
-    """SpiffWorkflow's call-activity workflow converter with task ids parsed once (``_uuid``)."""
+    """SpiffWorkflow's call-activity workflow converter with task ids parsed once (``_uuid``), restoring the
+    engine's class (``MotcuaSubWorkflow``) under SpiffWorkflow's type name."""
+
+    def __init__(self, target_class: Any, registry: Any, typename: str | None = None) -> None:
+        super().__init__(target_class, registry, typename)
+        self.target_class = MotcuaSubWorkflow
 
 
 class SpeclessWorkflowConverter(_UuidKeys, BpmnWorkflowConverter):
@@ -185,6 +190,9 @@ def build_serializer() -> BpmnWorkflowSerializer:
     config[BpmnSubWorkflow] = FastSubWorkflowConverter
     config[Task] = FastTaskConverter
     registry = BpmnWorkflowSerializer.configure(config)
+    # The engine's subclasses are written as SpiffWorkflow's classes (the stored format does not change).
+    registry.typenames[MotcuaWorkflow] = registry.typenames[BpmnWorkflow]
+    registry.typenames[MotcuaSubWorkflow] = registry.typenames[BpmnSubWorkflow]
     _register_value_types(registry)
     return BpmnWorkflowSerializer(registry)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from SpiffWorkflow.bpmn.util.subworkflow import BpmnSubWorkflow
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskIterator, TaskState
@@ -78,9 +79,37 @@ def ready_tasks(workflow: Any) -> list[Task]:
     return list(walk(workflow.task_tree, _READY, into_subprocesses=True))
 
 
+def _update_waiting(workflow: Any) -> None:
+    """SpiffWorkflow's ``Workflow.update_waiting_tasks``, walking with ``walk``: update every WAITING task
+    of this (sub)process's own tree."""
+    tasks = (
+        walk(workflow.task_tree, _WAITING, into_subprocesses=False)
+        if _small(workflow.top_workflow)
+        else TaskIterator(workflow.task_tree, state=_WAITING)
+    )
+    for task in tasks:
+        task.task_spec._update(task)
+
+
+class MotcuaSubWorkflow(BpmnSubWorkflow):
+    """A call activity's ``BpmnSubWorkflow`` that finds its waiting tasks with ``walk`` (stored and restored
+    as a ``BpmnSubWorkflow``)."""
+
+    def update_waiting_tasks(self) -> None:
+        _update_waiting(self)
+
+
 class MotcuaWorkflow(BpmnWorkflow):
     """A ``BpmnWorkflow`` whose engine steps find their tasks with ``walk``; otherwise the same class (its
     state is stored and restored as a ``BpmnWorkflow``'s)."""
+
+    def create_subprocess(self, my_task: Task, spec_name: str) -> MotcuaSubWorkflow:
+        # SpiffWorkflow's, with the engine's class for the call activity's workflow.
+        subprocess = MotcuaSubWorkflow(
+            self.subprocess_specs[spec_name], parent_task_id=my_task.id, top_workflow=self
+        )
+        self.subprocesses[my_task.id] = subprocess
+        return subprocess
 
     def _do_engine_steps(
         self,
@@ -113,11 +142,4 @@ class MotcuaWorkflow(BpmnWorkflow):
         return count > 0 or len(self.get_active_subprocesses()) > len(active_subprocesses)
 
     def update_waiting_tasks(self) -> None:
-        """Update every WAITING task of the top process (SpiffWorkflow's, walking with ``walk``)."""
-        tasks = (
-            walk(self.task_tree, _WAITING, into_subprocesses=False)
-            if _small(self)
-            else TaskIterator(self.task_tree, state=_WAITING)
-        )
-        for task in tasks:
-            task.task_spec._update(task)
+        _update_waiting(self)
