@@ -8,7 +8,8 @@ completion over HTTP queues a dozen such writes, a unit of the engine five to ei
 
 ``queue_write`` does the part that matters: it turns the parameters into PostgreSQL's text format, prepares
 the statement once per server connection (a named statement, ``motcua_w<n>``, so the server parses and plans
-it once) and hands it to libpq, which keeps it in its output buffer until the next read or the ``COMMIT``.
+it once), hands it to libpq and lets the socket take what it can without waiting (one ``send``), so that the
+server works on it while the unit goes on.
 The results are left to psycopg's pipeline, which checks each of them in order: an error of a queued write
 fails the unit exactly as it did through the cursor (``motcua_written``, ``motcua_claim_free``, a constraint).
 
@@ -18,9 +19,13 @@ cannot keep them) gets each write as an unnamed statement instead.
 What a statement is prepared as is only recorded once the server has confirmed it, so an aborted pipeline
 (an earlier statement failed) never leaves a statement thought prepared that the server does not have.
 
-Values are sent untyped (the server infers each parameter's type from the statement, as it does for a
-literal), in the text form PostgreSQL reads for that type.  A value of another kind (``queue_write`` raises
-``Unsupported`` before anything is queued) is left to the cursor by the caller.
+Values are sent in their text form with the types psycopg would give them (a string as "unknown", so that
+the server infers its type from the statement, as psycopg does).  A value of another kind (``queue_write``
+raises ``Unsupported`` before anything is queued) is left to the cursor by the caller.
+
+This reaches into psycopg's pipeline (its command and result queues, its prepared-statement manager's
+``clear``), which is why ``pyproject.toml`` pins psycopg to 3.3.x; ``tests/engine/test_pipeline_writes.py``
+covers each of those contacts.
 """
 
 from __future__ import annotations

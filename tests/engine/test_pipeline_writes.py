@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
@@ -46,6 +47,14 @@ def test_markers_are_numbered():
     assert order == ["a", "c"]
 
 
+@pytest.fixture
+def store(postgres_url: str) -> Iterator[Store]:
+    """A store on the test PostgreSQL (the writes through libpq only exist there)."""
+    store = Store(create_db_engine(postgres_url))
+    yield store
+    store.engine.dispose()
+
+
 def _queue(uow: Any, rows: list[tuple[Any, ...]], sql: bytes = _INSERT) -> None:
     queue_write(uow.conn.connection.driver_connection, sql, rows)
 
@@ -66,80 +75,60 @@ def _row(day: int, note: str) -> tuple[Any, ...]:
     return (date(2026, 12, day), False, note, "admin", _AT)
 
 
-def test_queued_writes_commit_with_the_unit_and_are_prepared_once(postgres_url):
-    store = Store(create_db_engine(postgres_url))
-    try:
-        with store.unit_of_work() as uow:
-            _queue(uow, [_row(1, "nghỉ bù"), _row(2, "nghỉ lễ")])
-        with store.unit_of_work() as uow:
-            _queue(uow, [_row(3, "Tết")])
-            statements = _our_statements(uow)
-        assert _days(store) == [
-            (date(2026, 12, 1), False, "nghỉ bù"),
-            (date(2026, 12, 2), False, "nghỉ lễ"),
-            (date(2026, 12, 3), False, "Tết"),
-        ]
-        assert len(statements) == 1  # one PREPARE on this server connection, reused by the next unit
-    finally:
-        store.engine.dispose()
+def test_queued_writes_commit_with_the_unit_and_are_prepared_once(store):
+    with store.unit_of_work() as uow:
+        _queue(uow, [_row(1, "nghỉ bù"), _row(2, "nghỉ lễ")])
+    with store.unit_of_work() as uow:
+        _queue(uow, [_row(3, "Tết")])
+        statements = _our_statements(uow)
+    assert _days(store) == [
+        (date(2026, 12, 1), False, "nghỉ bù"),
+        (date(2026, 12, 2), False, "nghỉ lễ"),
+        (date(2026, 12, 3), False, "Tết"),
+    ]
+    assert len(statements) == 1  # one PREPARE on this server connection, reused by the next unit
 
 
-def test_a_failing_queued_write_fails_its_unit_and_keeps_nothing(postgres_url):
-    store = Store(create_db_engine(postgres_url))
-    try:
-        with pytest.raises(IntegrityError), store.unit_of_work() as uow:
-            _queue(uow, [_row(1, "first"), _row(1, "same day again")])  # primary key
-        assert _days(store) == []
-        with store.unit_of_work() as uow:  # the connection is fine afterwards
-            _queue(uow, [_row(1, "again")])
-        assert _days(store) == [(date(2026, 12, 1), False, "again")]
-    finally:
-        store.engine.dispose()
+def test_a_failing_queued_write_fails_its_unit_and_keeps_nothing(store):
+    with pytest.raises(IntegrityError), store.unit_of_work() as uow:
+        _queue(uow, [_row(1, "first"), _row(1, "same day again")])  # primary key
+    assert _days(store) == []
+    with store.unit_of_work() as uow:  # the connection is fine afterwards
+        _queue(uow, [_row(1, "again")])
+    assert _days(store) == [(date(2026, 12, 1), False, "again")]
 
 
-def test_statements_are_prepared_again_after_psycopg_deallocates_all(postgres_url):
+def test_statements_are_prepared_again_after_psycopg_deallocates_all(store):
     """psycopg sends DEALLOCATE ALL after a rollback when it holds prepared statements of its own; the
     engine's statements went with them, and the next unit must prepare them again rather than fail."""
-    store = Store(create_db_engine(postgres_url))
-    try:
-        with store.unit_of_work() as uow:
-            for _ in range(6):  # psycopg prepares a statement at its fifth run
-                uow.conn.connection.driver_connection.execute("SELECT count(*) FROM calendar_days")
-            _queue(uow, [_row(1, "kept")])
-        with pytest.raises(RuntimeError), store.unit_of_work() as uow:
-            _queue(uow, [_row(2, "rolled back")])
-            raise RuntimeError("the unit fails after queueing")
-        with store.unit_of_work() as uow:
-            assert _our_statements(uow) == []  # deallocated with psycopg's
-            _queue(uow, [_row(3, "after the rollback")])
-        assert [r[2] for r in _days(store)] == ["kept", "after the rollback"]
-    finally:
-        store.engine.dispose()
+    with store.unit_of_work() as uow:
+        for _ in range(6):  # psycopg prepares a statement at its fifth run
+            uow.conn.connection.driver_connection.execute("SELECT count(*) FROM calendar_days")
+        _queue(uow, [_row(1, "kept")])
+    with pytest.raises(RuntimeError), store.unit_of_work() as uow:
+        _queue(uow, [_row(2, "rolled back")])
+        raise RuntimeError("the unit fails after queueing")
+    with store.unit_of_work() as uow:
+        assert _our_statements(uow) == []  # deallocated with psycopg's
+        _queue(uow, [_row(3, "after the rollback")])
+    assert [r[2] for r in _days(store)] == ["kept", "after the rollback"]
 
 
-def test_a_prepare_aborted_with_its_pipeline_is_sent_again(postgres_url):
+def test_a_prepare_aborted_with_its_pipeline_is_sent_again(store):
     """A PREPARE queued behind a statement that fails is never run; it must not be taken as done."""
-    store = Store(create_db_engine(postgres_url))
-    try:
-        with pytest.raises(ProgrammingError), store.unit_of_work() as uow:
-            raw = uow.conn.connection.driver_connection
-            raw.cursor().execute("SELECT * FROM no_such_table")  # queued; fails in the server
-            _queue(uow, [_row(1, "never")])
-        with store.unit_of_work() as uow:
-            _queue(uow, [_row(2, "prepared again")])
-        assert [r[2] for r in _days(store)] == ["prepared again"]
-    finally:
-        store.engine.dispose()
+    with pytest.raises(ProgrammingError), store.unit_of_work() as uow:
+        raw = uow.conn.connection.driver_connection
+        raw.cursor().execute("SELECT * FROM no_such_table")  # queued; fails in the server
+        _queue(uow, [_row(1, "never")])
+    with store.unit_of_work() as uow:
+        _queue(uow, [_row(2, "prepared again")])
+    assert [r[2] for r in _days(store)] == ["prepared again"]
 
 
-def test_without_prepared_statements_writes_go_unnamed(postgres_url):
+def test_without_prepared_statements_writes_go_unnamed(store):
     """``prepare_threshold = None`` (as behind a pooler that cannot keep them): nothing is prepared."""
-    store = Store(create_db_engine(postgres_url))
-    try:
-        with store.unit_of_work() as uow:
-            uow.conn.connection.driver_connection.prepare_threshold = None
-            _queue(uow, [_row(1, "không tên")])
-            assert _our_statements(uow) == []
-        assert _days(store) == [(date(2026, 12, 1), False, "không tên")]
-    finally:
-        store.engine.dispose()
+    with store.unit_of_work() as uow:
+        uow.conn.connection.driver_connection.prepare_threshold = None
+        _queue(uow, [_row(1, "không tên")])
+        assert _our_statements(uow) == []
+    assert _days(store) == [(date(2026, 12, 1), False, "không tên")]
