@@ -229,7 +229,7 @@ class InstanceOps:
             ConflictError: someone else holds the claim.
         """
         now = self.clock.now()
-        with self.store.unit_of_work() as uow:
+        with self.store.unit_of_work(one_write=True) as uow:  # one statement: no BEGIN/COMMIT round trip
             instance_id = uow.take_claim(task_id, actor, now, force=force)
             if instance_id is None:
                 if uow.ready_task(task_id) is None:

@@ -227,11 +227,17 @@ class Store:
             lease.close()
 
     @contextmanager
-    def unit_of_work(self, *, write: bool = True) -> Iterator[UnitOfWork]:
+    def unit_of_work(self, *, write: bool = True, one_write: bool = False) -> Iterator[UnitOfWork]:
         """Open one transaction; commit when the block ends normally, roll back otherwise.
 
         On PostgreSQL a writing unit runs in a pipeline: its ``BEGIN`` goes with its first query, and the
         writes it queues (``HotSQL``) go with its ``COMMIT``.  A reading unit runs in autocommit mode.
+
+        Args:
+            write: the unit writes (on SQLite it then takes the write lock up front).
+            one_write: the unit writes with a single statement whose result it reads at once (a claim): that
+                statement is atomic on its own, so on PostgreSQL it runs in autocommit mode, one round trip
+                with no ``BEGIN`` and no ``COMMIT``; on SQLite this is an ordinary writing unit.
 
         Raises:
             ConflictError: the database refused the transaction because of a concurrent writer.
@@ -243,7 +249,7 @@ class Store:
                 conn.execution_options(motcua_write=write)
                 try:
                     if self.postgres:
-                        with _postgres_unit(conn, write) as uow:
+                        with _postgres_unit(conn, write and not one_write) as uow:
                             yield uow
                     else:
                         with conn.begin():

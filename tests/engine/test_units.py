@@ -258,3 +258,32 @@ def test_units_reuse_the_connection_used_last(make_engine):
         with store.unit_of_work(write=False) as uow:
             used.append(id(_dbapi(uow)))
     assert len(set(used)) == 1 and used[0] in opened
+
+
+def test_a_claim_is_one_statement_without_a_transaction_on_postgresql(make_engine, monkeypatch):
+    """A claim writes with one statement, atomic on its own: on PostgreSQL it runs in autocommit (one round
+    trip, no BEGIN and no COMMIT) and is visible to other connections as soon as it returns."""
+    import psycopg
+
+    engine = make_engine()
+    view = _started(engine)
+    [task] = view["tasks"]
+    sent: list[str] = []
+    execute = psycopg.Cursor.execute
+
+    def traced(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+        sent.append(str(query).split()[0].upper())
+        return execute(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Cursor, "execute", traced)
+    engine.claim_task(task["id"], "desk.a")
+    monkeypatch.setattr(psycopg.Cursor, "execute", execute)
+    with engine.store.engine.connect() as other:
+        holder = other.execute(
+            text("SELECT claimed_by FROM task_claims WHERE task_id = :t"), {"t": task["id"]}
+        )
+        assert holder.scalar_one() == "desk.a"
+    if engine.store.postgres:
+        assert sent == ["INSERT"], sent
+    with pytest.raises(ConflictError):  # the claim holds: someone else is refused
+        engine.claim_task(task["id"], "desk.b")
