@@ -104,7 +104,7 @@ def start_worker(app: Any) -> None:
     gc.freeze()
     settings = Settings.from_env()
     tune_collector(settings)
-    _watch_master(os.getppid())
+    _watch_master(_RUNNING.get("master", os.getppid()))
     if not settings.scheduler:
         return
     from .scheduler import Scheduler
@@ -133,18 +133,30 @@ def _serve_worker(*args: Any, **kwargs: Any) -> None:
     worker process ends with ``os._exit``, which runs no exit handlers."""
     from granian.server import MPServer
 
+    # The master as the worker starts: it may die while the app is still being loaded, and the worker, then
+    # already handed to another parent, must still see that its master is gone (``_watch_master``).
+    _RUNNING["master"] = os.getppid()
     try:
         MPServer._spawn_wsgi_worker(*args, **kwargs)
     finally:
         stop_worker()
 
 
-def _watch_master(master: int, every: float = 1.0) -> None:
-    """Stop this worker (SIGTERM: it finishes what it serves) once its parent process is gone."""
+def _watch_master(master: int, every: float = 1.0, grace: float = 20.0) -> None:
+    """Stop this worker (SIGTERM: it finishes what it serves) once its parent process ``master`` is gone.
+
+    The signal is sent again every ``every`` seconds: one that arrives before granian has set the worker's own
+    handlers (a worker still starting) would be lost.  A worker still there ``grace`` seconds later (granian
+    gives its requests 10) ends at once.
+    """
 
     def watch() -> None:
         while os.getppid() == master:
             time.sleep(every)
-        os.kill(os.getpid(), signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(every)
+        os._exit(1)
 
     threading.Thread(target=watch, name="motcua-master-watch", daemon=True).start()
