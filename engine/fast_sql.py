@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql import ClauseElement
 
-from .pipeline_writes import Unsupported, in_pipeline, numbered, numbered_pyformat, queue_write
+from .pipeline_writes import Unsupported, in_pipeline, numbered_pyformat, queue_write
 
 
 class FastStatement:
@@ -130,20 +130,16 @@ class _Plan:
         self.types = [entry.type for entry in columns]
         self._processors: list[Any] | None = None
         self._row_class = _row_class([entry.keyname for entry in columns]) if columns else None
-        # A write queued through libpq on PostgreSQL (``pipeline_writes``): its SQL with $n markers, and
-        # which bind each number takes.
-        self.queueable = dialect.name == "postgresql" and not columns
-        if self.queueable and self.positions is None:
-            text, self.order = numbered_pyformat(self.sql)
-        else:
-            text, self.order = numbered(self.sql, "%s"), list(self.positions or ())
+        # A write without result columns, on psycopg (named ``%(name)s`` markers), can be queued through libpq
+        # (``pipeline_writes``): its SQL with $n markers, and which bind each number takes.
+        self.queueable = dialect.name == "postgresql" and not columns and self.positions is None
+        text, self.order = numbered_pyformat(self.sql) if self.queueable else ("", [])
         self.numbered_sql = text.encode()
 
     def numbered_params(self, values: Mapping[str, Any] | None) -> list[Any]:
         """The parameters of ``numbered_sql``, processed, in number order."""
-        given = self.compiled.construct_params(values or {})
-        binds = self.binds
-        return [binds[k](given[k]) if k in binds else given[k] for k in self.order]
+        processed = self.params(values)  # a dict: the plan is queueable only for named markers
+        return [processed[name] for name in self.order]
 
     def params(self, values: Mapping[str, Any] | None) -> Any:
         """The driver's parameters: every bind, processed, as a dict or in position order."""

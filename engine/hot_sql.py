@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from .errors import ConflictError
-from .pipeline_writes import Unsupported, numbered, queue_write
+from .pipeline_writes import Unsupported, in_pipeline, numbered, queue_write
 
 _READY_WITH_VERSION = (
     "SELECT r.instance_id, i.row_version, c.claimed_by FROM ready_tasks r "
@@ -143,7 +143,7 @@ class HotSQL:
     @property
     def queued(self) -> bool:
         """Whether statements are queued in a pipeline (a PostgreSQL unit of work) rather than run at once."""
-        return not self._sqlite and bool(self._raw.pgconn.pipeline_status)
+        return not self._sqlite and in_pipeline(self._raw)
 
     def ready_task_version(self, task_id: str) -> tuple[str, int, str | None] | None:
         """Return (instance id, instance row version, who claimed it) of a ready task, or None."""

@@ -125,7 +125,7 @@ def text_value(value: Any) -> tuple[int, bytes | None]:  # noqa: PLR0911 - one r
 class _Prepared:
     """The server connection's named statements: those the server confirmed, and those whose PREPARE is on
     its way.  psycopg sends ``DEALLOCATE ALL`` after a rollback (its ``PrepareManager.clear``), which drops
-    ours too: ``watch`` hooks that, and a confirmation sent before it no longer counts (``generation``)."""
+    ours too: ``_watched`` hooks that, and a confirmation sent before it no longer counts (``generation``)."""
 
     def __init__(self) -> None:
         self.confirmed: set[bytes] = set()

@@ -346,7 +346,7 @@ class StateCodec:
         for wf in (workflow, *workflow.subprocesses.values()):
             for task_id, task in wf.tasks.items():
                 if task.state & _FINISHED:
-                    text_id = str(task_id)
+                    text_id = _id_text(task_id)
                     body = by_id.get(text_id)
                     if body is not None:
                         cache[task_id] = ((task.state, task.last_state_change), f'"{text_id}":{encode(body)}')

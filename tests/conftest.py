@@ -33,22 +33,16 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 @pytest.fixture(autouse=True)
 def _walks_checked_against_spiffworkflow(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every test checks the engine's task walks (``engine.workflow``) against SpiffWorkflow's iterators:
-    each ready-task list equals ``get_tasks(state=READY)``, and each ``walk`` yields, step by step, what
-    ``BpmnTaskIterator`` / ``TaskIterator`` yields (both lazy, so a caller changing the tree meanwhile
-    is checked too)."""
+    """Every test checks the engine's task walks (``engine.workflow.walk``, behind its workflows'
+    ``get_tasks(state=...)`` and ``update_waiting_tasks``) against SpiffWorkflow's iterators: each walk
+    yields, step by step, what ``BpmnTaskIterator`` / ``TaskIterator`` yields (both lazy, so a caller
+    changing the tree meanwhile is checked too)."""
     from SpiffWorkflow.bpmn.util.task import BpmnTaskIterator
-    from SpiffWorkflow.util.task import TaskIterator, TaskState
+    from SpiffWorkflow.util.task import TaskIterator
 
     from engine import workflow as engine_workflow
 
-    walk, ready_tasks = engine_workflow.walk, engine_workflow.ready_tasks
-
-    def checked_ready_tasks(wf: Any) -> list[Any]:
-        found = ready_tasks(wf)
-        expected = list(wf.get_tasks(state=TaskState.READY))
-        assert found == expected, (found, expected)
-        return found
+    walk = engine_workflow.walk
 
     def checked_walk(root: Any, state: int, *, into_subprocesses: bool) -> Iterator[Any]:
         iterator = BpmnTaskIterator if into_subprocesses else TaskIterator
@@ -58,7 +52,6 @@ def _walks_checked_against_spiffworkflow(monkeypatch: pytest.MonkeyPatch) -> Non
             yield task
         assert next(expected, None) is None
 
-    monkeypatch.setattr(engine_workflow, "ready_tasks", checked_ready_tasks)
     monkeypatch.setattr(engine_workflow, "walk", checked_walk)
 
 

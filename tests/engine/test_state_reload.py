@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from SpiffWorkflow.bpmn.serializer.default.workflow import TaskConverter
+from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
 from dossiers.timer_functions import timer_functions
@@ -44,6 +46,12 @@ def _reload_and_check(engine: Engine, instance_id: str) -> None:
         if task.state & FINISHED
     ]
     assert sorted(map(str, cache)) == sorted(map(str, finished))
+    # The engine's task converter writes the same dict as SpiffWorkflow's (ids' text cached).
+    registry = engine.codec.registry
+    converter = registry.convert_to_dict[registry.typenames[Task]].args[1].__self__
+    for wf in (workflow, *workflow.subprocesses.values()):
+        for task in wf.tasks.values():
+            assert converter.to_dict(task) == TaskConverter.to_dict(converter, task)
     seeded = engine.codec.dumps(workflow)
     assert seeded == fresh_dump(engine.codec, workflow) == stored
 
