@@ -309,6 +309,8 @@ class Engine(InstanceOps, WakeUps):
         """
         workflow = instance.workflow
         now = self.clock.now()
+        for prefetched in log.prefetched.values():
+            prefetched()  # before the writes are queued (``Prefetched``)
         projection = project(workflow, instance.business_key)
         values: dict[str, Any] = {
             "status": projection.status,

@@ -31,6 +31,7 @@ from .runtime import (
     Instance,
     InstanceCache,
     Listener,
+    Prefetched,
     Prefetcher,
     RetryPolicy,
     UnitLog,
@@ -134,7 +135,8 @@ class InstanceOps:
         for listener in self.listeners:
             prefetch: Prefetcher | None = getattr(listener, "prefetch", None)
             if prefetch is not None:
-                log.prefetched.update(prefetch(uow.conn, instance.business_key))
+                for name, get in prefetch(uow.conn, instance.business_key).items():
+                    log.prefetched[name] = Prefetched(get)
 
     def run_steps(self, instance: Instance, log: UnitLog) -> None:
         """Run the engine steps of an instance, turning task failures into retries or incidents."""

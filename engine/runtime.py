@@ -103,6 +103,31 @@ Listener = Callable[[Connection, InstanceChange], None]
 # before it acts: it queues the reads the listener will need (in PostgreSQL's pipeline they then travel
 # while the engine runs the steps) and returns, by name, functions that give their results.
 Prefetcher = Callable[[Connection, str], Mapping[str, Callable[[], Any]]]
+
+
+class Prefetched:
+    """One prefetched result (``Prefetcher``): asked for once, then remembered.
+
+    ``Engine.save`` takes every prefetched result before it queues the unit's writes: in PostgreSQL's
+    pipeline a result is read only after every statement sent before it has been executed, so a read
+    taken after the writes would wait for the server to write the state, while taken before them it is
+    already there (it travelled while the steps ran) and the writes are executed while the listeners work.
+    """
+
+    __slots__ = ("_get", "_taken", "_value")
+
+    def __init__(self, get: Callable[[], Any]) -> None:
+        self._get = get
+        self._taken = False
+        self._value: Any = None
+
+    def __call__(self) -> Any:
+        if not self._taken:
+            self._value = self._get()
+            self._taken = True
+        return self._value
+
+
 # Runs at the start of ``Engine.start``'s transaction; returns the business key and extra start data
 # (e.g. a dossier code allocated in the same transaction, so that a failed start leaves no gap).
 Preparer = Callable[[Connection], tuple[str | None, dict[str, Any]]]

@@ -37,7 +37,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from .errors import MotcuaError
 from .specs import serializer_config
-from .workflow import MotcuaSubWorkflow, MotcuaWorkflow
+from .workflow import MotcuaSubWorkflow, MotcuaTask, MotcuaWorkflow
 
 STATE_FORMAT = 1
 
@@ -85,8 +85,13 @@ class FastTaskConverter(_UuidKeys, TaskConverter):
     Loading a stored workflow is the cost of every unit of work that does not find its instance in memory
     (another API worker served the previous step), and it grows with the history: most stored tasks are
     finished ones whose ``internal_data`` and ``data`` are empty and whose ids repeat as parent and children
-    of their neighbours.  Empty values skip the registry's recursive restore; ids are parsed once.
+    of their neighbours.  Empty values skip the registry's recursive restore; ids are parsed once.  Tasks are
+    restored as the engine's ``MotcuaTask``.
     """
+
+    def __init__(self, target_class: Any, registry: Any, typename: str | None = None) -> None:
+        super().__init__(target_class, registry, typename)
+        self.target_class = MotcuaTask
 
     def to_dict(self, task: Task) -> dict[str, Any]:
         """SpiffWorkflow's ``TaskConverter.to_dict`` (the same dict), with the ids' text cached."""
@@ -193,6 +198,7 @@ def build_serializer() -> BpmnWorkflowSerializer:
     # The engine's subclasses are written as SpiffWorkflow's classes (the stored format does not change).
     registry.typenames[MotcuaWorkflow] = registry.typenames[BpmnWorkflow]
     registry.typenames[MotcuaSubWorkflow] = registry.typenames[BpmnSubWorkflow]
+    registry.typenames[MotcuaTask] = registry.typenames[Task]
     _register_value_types(registry)
     return BpmnWorkflowSerializer(registry)
 

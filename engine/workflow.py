@@ -17,11 +17,15 @@ checks ``walk`` against SpiffWorkflow's iterators, step by step, on every call m
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterator
 from typing import Any
 
 from SpiffWorkflow.bpmn.util.subworkflow import BpmnSubWorkflow
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.exceptions import WorkflowException
+from SpiffWorkflow.specs.base import TaskSpec
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskIterator, TaskState
 
@@ -34,6 +38,61 @@ _FINISHED = TaskState.FINISHED_MASK
 _DEFINITE_FLOOR = TaskState.FUTURE
 # BpmnTaskIterator / TaskIterator stop descending at this depth.
 _MAX_DEPTH = 1000
+_READY = TaskState.READY
+_MAYBE = TaskState.MAYBE
+# SpiffWorkflow's task and workflow loggers: their records are built only when they would be kept.
+_task_log = logging.getLogger("spiff.task")
+_workflow_log = logging.getLogger("spiff.workflow")
+_INFO, _DEBUG = logging.INFO, logging.DEBUG
+
+
+class MotcuaTask(Task):
+    """SpiffWorkflow's ``Task``, logging its state changes only when the log would keep them.
+
+    ``Task._set_state`` formats its message and gathers the record's extras (the state's name through
+    ``TaskState.get_name``, which builds two dicts per call) for every state change, before asking the
+    logger, whose level discards them unless someone turned SpiffWorkflow's logging on: a tenth of the
+    engine's time in a unit of work.  Here the logger is asked first; the records, when kept, are the same.
+    The children the task adds are of this class too; stored and restored as SpiffWorkflow's ``Task``.
+    """
+
+    _state: int
+    last_state_change: float
+
+    def _set_state(self, value: int) -> None:
+        if value != self._state:
+            now = time.time()
+            elapsed = now - self.last_state_change
+            self.last_state_change = now
+            self._state = value
+            if _task_log.isEnabledFor(_INFO):
+                _task_log.info(
+                    f"State changed to {TaskState.get_name(value)}",
+                    extra=self.collect_log_extras({"elapsed": elapsed}),
+                )
+        elif _task_log.isEnabledFor(_DEBUG):
+            _task_log.debug(f"State set to {TaskState.get_name(value)}", extra=self.collect_log_extras())
+
+    def _add_child(self, task_spec: TaskSpec, state: int = _MAYBE) -> Task:
+        # SpiffWorkflow's, creating a task of this class.
+        if self._state & _PREDICTED and not state & _PREDICTED:
+            raise WorkflowException(
+                "Attempt to add non-predicted child to predicted task", task_spec=self.task_spec
+            )
+        task = MotcuaTask(self.workflow, task_spec, self, state=state)
+        task.thread_id = self.thread_id
+        if state == _READY:
+            task._ready()
+        return task
+
+
+def _adopt(tasks: dict[Any, Task]) -> None:
+    """Give the tasks SpiffWorkflow's constructor made (the start task and its predicted branch) the
+    engine's task class, so that the tasks they add are of it too.  The constructor's own few state changes
+    (the start task's) were logged SpiffWorkflow's way: once per (sub)workflow, not per unit of work."""
+    for task in tasks.values():
+        if type(task) is Task:
+            task.__class__ = MotcuaTask
 
 
 def walk(root: Task, state: int, *, into_subprocesses: bool) -> Iterator[Task]:
@@ -92,6 +151,17 @@ class _Walks:
             return list(walk(self.task_tree, state, into_subprocesses=True))
         return super().get_tasks(first_task, **kwargs)  # type: ignore[misc]
 
+    def collect_log_extras(self, dct: dict[str, Any] | None = None) -> dict[str, Any]:
+        """SpiffWorkflow's extras for the workflow's log records, gathered only when they would be kept.
+
+        Every caller logs at INFO ("Initialized workflow", "Workflow completed", "Workflow cancelled"), and
+        SpiffWorkflow's version lists every task of the workflow whenever its logger has no level of its own
+        (``logger.level < 20``), even when the record is then discarded.
+        """
+        if not _workflow_log.isEnabledFor(_INFO):
+            return dct if dct is not None else {}
+        return super().collect_log_extras(dct)  # type: ignore[misc]
+
     def update_waiting_tasks(self) -> None:
         """Update every WAITING task of this (sub)process's own tree, as SpiffWorkflow does."""
         tasks = (
@@ -104,13 +174,21 @@ class _Walks:
 
 
 class MotcuaSubWorkflow(_Walks, BpmnSubWorkflow):
-    """A call activity's ``BpmnSubWorkflow`` that finds its tasks with ``walk`` (stored and restored as a
-    ``BpmnSubWorkflow``)."""
+    """A call activity's ``BpmnSubWorkflow`` that finds its tasks with ``walk`` and whose tasks are
+    ``MotcuaTask`` (stored and restored as a ``BpmnSubWorkflow``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _adopt(self.tasks)
 
 
 class MotcuaWorkflow(_Walks, BpmnWorkflow):
-    """A ``BpmnWorkflow`` that finds its tasks with ``walk`` and gives its call activities the same class
-    (stored and restored as a ``BpmnWorkflow``)."""
+    """A ``BpmnWorkflow`` that finds its tasks with ``walk``, whose tasks are ``MotcuaTask`` and whose call
+    activities are ``MotcuaSubWorkflow`` (stored and restored as a ``BpmnWorkflow``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _adopt(self.tasks)
 
     def create_subprocess(self, my_task: Task, spec_name: str) -> MotcuaSubWorkflow:
         # SpiffWorkflow's, with the engine's class for the call activity's workflow.

@@ -26,6 +26,41 @@ def test_listeners_see_every_change_in_the_same_transaction(engine):
     assert [a["action"] for a in second.audit] == ["task_completed"]
 
 
+def test_prefetched_results_are_taken_once_before_the_writes_are_queued(engine, monkeypatch):
+    """``Engine.save`` takes each prefetched result before it queues the unit's writes (in PostgreSQL's
+    pipeline a result read after them waits for the server to write the state), and the listener then
+    gets the same result without reading it again."""
+    from engine.store import UnitOfWork
+
+    events: list[str] = []
+
+    class Listener:
+        def prefetch(self, conn, business_key):
+            def get():
+                events.append("read")
+                return conn.execute(text("SELECT :key"), {"key": business_key}).scalar_one()
+
+            return {"key": get}
+
+        def __call__(self, conn, change):
+            if not change.created:  # a start prefetches nothing
+                events.append(f"listener got {change.prefetched['key']()}")
+
+    write_instance = UnitOfWork.write_instance
+
+    def noted(self, *args, **kwargs):
+        events.append("write")
+        return write_instance(self, *args, **kwargs)
+
+    monkeypatch.setattr(UnitOfWork, "write_instance", noted)
+    engine.add_listener(Listener())
+    engine.deploy([bpmn_file("lifecycle.bpmn")])
+    view = engine.start("lifecycle_test", {"dossier_code": "L-1"}, business_key="L-1", actor="citizen")
+    events.clear()
+    engine.complete_task(view["tasks"][0]["id"], {"complete": True, "copies": 1}, actor="desk")
+    assert events == ["read", "write", "listener got L-1"]
+
+
 def test_a_failing_listener_rolls_the_whole_unit_back(engine):
     engine.deploy([bpmn_file("lifecycle.bpmn")])
     view = engine.start("lifecycle_test", {"dossier_code": "L-2"})
