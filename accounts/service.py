@@ -24,6 +24,7 @@ from engine.runtime import Clock
 from engine.store import Store
 
 from . import store as q
+from .credential_cache import CredentialCache
 from .rules import (
     API_KEY_PREFIX,
     DEMO_AGENCY,
@@ -68,6 +69,9 @@ class Accounts:
         lockout: the window in which failures count, and so how long a lock lasts.
         hasher: the argon2id hasher (tests pass a cheap one); passwords hashed with other parameters are
             rehashed at their next successful login.
+        credential_cache_seconds: how long a bearer token or API key found valid is believed without
+            checking the database again (``CredentialCache``; ``MOTCUA_AUTH_CACHE_SECONDS`` for the server);
+            0 (default): checked on every call.
     """
 
     def __init__(
@@ -79,6 +83,7 @@ class Accounts:
         max_failures: int = 5,
         lockout: timedelta = timedelta(minutes=15),
         hasher: PasswordHasher | None = None,
+        credential_cache_seconds: float = 0.0,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -86,6 +91,7 @@ class Accounts:
         self.max_failures = max_failures
         self.lockout = lockout
         self.hasher = hasher or PasswordHasher()
+        self.credentials = CredentialCache(credential_cache_seconds)
 
     @cached_property
     def _dummy_hash(self) -> str:
@@ -160,6 +166,7 @@ class Accounts:
                 q.update_user(uow.conn, row.id, {"active": False, "disabled_at": now})
                 q.revoke_credentials(uow.conn, row.id, now)
                 row = _existing_user(uow.conn, name)
+        self.credentials.forget_user(row.id)
         return q.user_dict(row._mapping)
 
     def ensure_demo_users(self) -> list[dict[str, Any]]:
@@ -274,17 +281,28 @@ class Accounts:
             AuthenticationError: the token is unknown, expired or revoked, or its user is disabled.
         """
         now = self.clock.now()
+        digest = sha256_hex(token)
+        known = self.credentials.get(digest)
+        if known is not None:
+            principal, expires_at = known
+            if expires_at is not None and expires_at <= now:
+                raise AuthenticationError(BAD_CREDENTIAL)
+            return principal
         with self.store.unit_of_work(write=False) as uow:
-            row = q.token_with_user(uow.conn, sha256_hex(token))
+            row = q.token_with_user(uow.conn, digest)
         if row is None or row.revoked_at is not None or row.expires_at <= now or not row.active:
             raise AuthenticationError(BAD_CREDENTIAL)
         self._touch(access_tokens, row, now)
-        return _principal(row, row.user_id, via="token")
+        principal = _principal(row, row.user_id, via="token")
+        self.credentials.put(digest, principal, row.expires_at)
+        return principal
 
     def revoke_token(self, token: str) -> None:
         """Revoke a bearer token (log out); an unknown or already revoked token is left alone."""
+        digest = sha256_hex(token)
         with self.store.unit_of_work() as uow:
-            q.revoke_token(uow.conn, sha256_hex(token), self.clock.now())
+            q.revoke_token(uow.conn, digest, self.clock.now())
+        self.credentials.forget(digest)
 
     def _touch(self, table: Any, row: Any, now: datetime) -> None:
         if row.last_used_at is None or row.last_used_at < now - TOUCH_EVERY:
@@ -344,12 +362,18 @@ class Accounts:
         if not key.startswith(API_KEY_PREFIX):
             raise AuthenticationError(BAD_CREDENTIAL)
         now = self.clock.now()
+        digest = sha256_hex(key)
+        known = self.credentials.get(digest)
+        if known is not None:
+            return known[0]
         with self.store.unit_of_work(write=False) as uow:
-            row = q.api_key_with_user(uow.conn, sha256_hex(key))
+            row = q.api_key_with_user(uow.conn, digest)
         if row is None or row.revoked_at is not None or not row.active:
             raise AuthenticationError(BAD_CREDENTIAL)
         self._touch(api_keys, row, now)
-        return _principal(row, row.user_id, via="api_key", scopes=q.split_list(row.scopes))
+        principal = _principal(row, row.user_id, via="api_key", scopes=q.split_list(row.scopes))
+        self.credentials.put(digest, principal, None)
+        return principal
 
     def revoke_api_key(self, prefix: str) -> None:
         """Revoke the API key starting with ``prefix`` (as shown in lists); revoking twice is harmless.
@@ -362,6 +386,7 @@ class Accounts:
             if row is None:
                 raise NotFoundError(f"No API key starts with '{prefix}'", prefix=prefix)
             q.revoke_api_key(uow.conn, row.id, self.clock.now())
+        self.credentials.clear()  # the key's hash is not known here: forget every remembered credential
 
 
 def _existing_user(conn: Any, name: str) -> Any:

@@ -95,7 +95,9 @@ def create_app(
     settings = settings or Settings.from_env()
     engine = engine or build_engine(settings)
     dossiers = dossiers or build_dossiers(engine, settings)
-    accounts = accounts or Accounts(engine.store, engine.clock)
+    accounts = accounts or Accounts(
+        engine.store, engine.clock, credential_cache_seconds=settings.auth_cache_seconds
+    )
     app = Flask(__name__, static_folder=None)  # static files belong to the web blueprint
     app.config.update(
         API_TITLE="motcua",

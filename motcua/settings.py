@@ -13,6 +13,7 @@
 | MOTCUA_HOST / MOTCUA_PORT | 127.0.0.1 / 8000 | where `motcua serve` listens |
 | MOTCUA_THREADS | 2 | threads running the app in each `motcua serve` worker process (granian) |
 | MOTCUA_ACCESS_LOG | on | the server's access log on stderr (off: a reverse proxy in front already logs) |
+| MOTCUA_AUTH_CACHE_SECONDS | 2 | seconds a process believes a credential it found valid (0: ask every time) |
 | MOTCUA_PROXY_HOPS | 0 | proxies in front whose X-Forwarded-For/-Proto/-Host are believed (1 behind nginx) |
 """
 
@@ -25,6 +26,12 @@ from pathlib import Path
 from engine.errors import ValidationError
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def _not_negative(value: float, name: str) -> float:
+    if value < 0:
+        raise ValidationError(f"{name} must be 0 or more, got {value}", {name: ["negative"]})
+    return value
 
 
 def _default_database_url() -> str:
@@ -48,6 +55,8 @@ class Settings:
     port: int = 8000
     threads: int = 2
     access_log: bool = True
+    # accounts/credential_cache.py: a credential found valid is believed this long by the process.
+    auth_cache_seconds: float = 2.0
     # Reverse proxies in front of `motcua serve` whose X-Forwarded-* headers are believed: the client's
     # address (login throttling, visitor counts, the IP sent to VNPay) is the one the nearest proxy saw.
     # 0 (default): no header is believed, so a client cannot forge its address when nothing is in front.
@@ -117,6 +126,9 @@ class Settings:
             port=int(number("MOTCUA_PORT", 8000, int)),
             threads=int(positive("MOTCUA_THREADS", 2, int)),
             access_log=_switch(env, "MOTCUA_ACCESS_LOG", default=True),
+            auth_cache_seconds=_not_negative(
+                number("MOTCUA_AUTH_CACHE_SECONDS", 2.0), "MOTCUA_AUTH_CACHE_SECONDS"
+            ),
             proxy_hops=int(hops),
             scheduler=_switch(env, "MOTCUA_SCHEDULER", default=True),
             scheduler_tick=positive("MOTCUA_SCHEDULER_TICK", 1.0),
