@@ -7,9 +7,9 @@ Run through ``bench/http_load.py --profile N`` (it resets and seeds the database
 The Flask app runs in this process (``create_app`` as a server worker builds it, same database), driven
 by its test client with the task page's requests: ``GET /api/v1/tasks/{id}``, ``POST .../claim``,
 ``POST .../complete`` with ``If-Match``.  It prints the statements each request kind sends (SQLAlchemy's
-and the engine's direct driver calls, counted at the psycopg cursor), the median time of each request
-without the profiler, and the profiler's top functions of the completion requests (cumulative and own
-time).  The profiler slows Python code down, not the database: use its shares, not its totals.
+and the engine's direct driver calls, counted at the psycopg cursor, and the writes the engine queues
+straight to libpq), the median time of each request without the profiler, and the profiler's top
+functions of the completion requests (cumulative and own time).  The profiler slows Python code down, not the database: use its shares, not its totals.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from bench.http_load import PROCEDURE, REVIEW, SUBMISSION, database_backends
 
 @contextmanager
 def counting_statements() -> Iterator[list[str]]:
-    """Collect the first line of every statement any psycopg cursor executes meanwhile."""
+    """Collect the first line of every statement any psycopg cursor executes or the engine queues meanwhile."""
     import psycopg
 
     seen: list[str] = []
@@ -46,10 +46,26 @@ def counting_statements() -> Iterator[list[str]]:
         return original(self, query, *args, **kwargs)
 
     psycopg.Cursor.execute = execute  # type: ignore[method-assign]
+    # Writes queued straight to libpq (engine/pipeline_writes.py) bypass the cursor: counted where queued.
+    from engine import fast_sql, hot_sql
+
+    queued = {module: module.queue_write for module in (fast_sql, hot_sql)}
+
+    def counted(queue: Any) -> Any:
+        def queue_write(raw: Any, sql: bytes, rows: Any, *args: Any) -> None:
+            seen.extend(["(queued) " + " ".join(sql.decode().split())[:91]] * len(rows))
+            queue(raw, sql, rows, *args)
+
+        return queue_write
+
+    for module, queue in queued.items():
+        module.queue_write = counted(queue)  # type: ignore[attr-defined]
     try:
         yield seen
     finally:
         psycopg.Cursor.execute = original  # type: ignore[method-assign]
+        for module, queue in queued.items():
+            module.queue_write = queue  # type: ignore[attr-defined]
 
 
 def profile_completion(url: str, passwords: dict[str, str], count: int) -> None:

@@ -385,6 +385,7 @@ def dispose(instance: Instance) -> None:
         for task in wf.tasks.values():
             task.__dict__.pop("workflow", None)
         wf.tasks = {}
+        wf.__dict__.pop("_motcua_by_state", None)  # engine/workflow.py's index of tasks by state
         wf.task_tree = None
         wf.last_task = None
     workflow.subprocesses = {}

@@ -59,8 +59,27 @@ class MotcuaTask(Task):
     _state: int
     last_state_change: float
 
+    def __init__(
+        self,
+        workflow: Any,
+        task_spec: TaskSpec | None,
+        parent: Task | None = None,
+        state: int = _MAYBE,
+        id: Any = None,
+    ) -> None:
+        super().__init__(workflow, task_spec, parent, state=state, id=id)
+        index: dict[int, set[Task]] | None = workflow.__dict__.get(_INDEX)
+        if index is not None and state in index:
+            index[state].add(self)
+
     def _set_state(self, value: int) -> None:
         if value != self._state:
+            index: dict[int, set[Task]] | None = self.workflow.__dict__.get(_INDEX)
+            if index is not None:
+                if self._state in index:
+                    index[self._state].discard(self)
+                if value in index:
+                    index[value].add(self)
             now = time.time()
             elapsed = now - self.last_state_change
             self.last_state_change = now
@@ -86,13 +105,27 @@ class MotcuaTask(Task):
         return task
 
 
-def _adopt(tasks: dict[Any, Task]) -> None:
+# A (sub)workflow's tasks in the states its walks look for most, by state (``_Walks``): kept by
+# ``MotcuaTask`` as tasks are made, change state and are removed.
+_INDEX = "_motcua_by_state"
+_INDEXED = (_READY, _WAITING)
+
+
+def _adopt(workflow: Any) -> None:
     """Give the tasks SpiffWorkflow's constructor made (the start task and its predicted branch) the
-    engine's task class, so that the tasks they add are of it too.  The constructor's own few state changes
-    (the start task's) were logged SpiffWorkflow's way: once per (sub)workflow, not per unit of work."""
-    for task in tasks.values():
+    engine's task class, so that the tasks they add are of it too, and index them by state.  The
+    constructor's own few state changes (the start task's) were logged SpiffWorkflow's way: once per
+    (sub)workflow, not per unit of work."""
+    index = workflow.__dict__[_INDEX]
+    for task in workflow.tasks.values():
         if type(task) is Task:
             task.__class__ = MotcuaTask
+        if task._state in index:
+            index[task._state].add(task)
+
+
+def _new_index() -> dict[int, set[Task]]:
+    return {state: set() for state in _INDEXED}
 
 
 def walk(root: Task, state: int, *, into_subprocesses: bool) -> Iterator[Task]:
@@ -124,6 +157,20 @@ def walk(root: Task, state: int, *, into_subprocesses: bool) -> Iterator[Task]:
             yield task
 
 
+def _within(subprocess: Any, ancestor: Any) -> bool:
+    """Whether a call activity's workflow runs (at any depth) under ``ancestor``'s tree."""
+    current = subprocess
+    while True:
+        parent = current.top_workflow.get_task_from_id(current.parent_task_id)
+        if parent is None:
+            return False
+        current = parent.workflow
+        if current is ancestor:
+            return True
+        if current is current.top_workflow:
+            return False
+
+
 def _small(workflow: BpmnWorkflow) -> bool:
     """Whether the workflow and its call activities hold fewer tasks than the iterators' depth limit."""
     total = len(workflow.tasks)
@@ -137,6 +184,7 @@ class _Walks:
 
     task_tree: Task
     top_workflow: Any
+    tasks: dict[Any, Task]
 
     def get_tasks(self, first_task: Task | None = None, **kwargs: Any) -> list[Task]:
         state = kwargs.get("state")
@@ -148,8 +196,44 @@ class _Walks:
             and not state & _PREDICTED
             and _small(self.top_workflow)
         ):
+            if state in _INDEXED:
+                found = self._indexed(state)
+                if found is not None:
+                    return found
             return list(walk(self.task_tree, state, into_subprocesses=True))
         return super().get_tasks(first_task, **kwargs)  # type: ignore[misc]
+
+    def _indexed(self, state: int) -> list[Task] | None:
+        """The tasks in ``state`` under this (sub)workflow, its call activities' included, from the index
+        when there is at most one (order then does not matter); None when the walk must say (more than one,
+        or a workflow of another class is involved)."""
+        index = self.__dict__.get(_INDEX)
+        if index is None:
+            return None
+        found = list(index[state])
+        if len(found) > 1:
+            return None
+        top = self.top_workflow
+        for subprocess in top.subprocesses.values():
+            if subprocess is self:
+                continue
+            theirs = subprocess.__dict__.get(_INDEX)
+            if theirs is None:
+                return None
+            members = theirs[state]
+            if members and (self is top or _within(subprocess, self)):
+                found.extend(members)
+            if len(found) > 1:
+                return None
+        return found
+
+    def _remove_task(self, task_id: Any) -> None:
+        task = self.tasks.get(task_id)
+        super()._remove_task(task_id)  # type: ignore[misc]
+        index = self.__dict__.get(_INDEX)
+        if task is not None and index is not None:
+            for members in index.values():
+                members.discard(task)
 
     def collect_log_extras(self, dct: dict[str, Any] | None = None) -> dict[str, Any]:
         """SpiffWorkflow's extras for the workflow's log records, gathered only when they would be kept.
@@ -163,7 +247,11 @@ class _Walks:
         return super().collect_log_extras(dct)  # type: ignore[misc]
 
     def update_waiting_tasks(self) -> None:
-        """Update every WAITING task of this (sub)process's own tree, as SpiffWorkflow does."""
+        """Update every WAITING task of this (sub)process's own tree, as SpiffWorkflow does (nothing to
+        walk when the index holds no WAITING task: a walk that updates nothing changes nothing)."""
+        index = self.__dict__.get(_INDEX)
+        if index is not None and not index[_WAITING]:
+            return
         tasks = (
             walk(self.task_tree, _WAITING, into_subprocesses=False)
             if _small(self.top_workflow)
@@ -178,8 +266,9 @@ class MotcuaSubWorkflow(_Walks, BpmnSubWorkflow):
     ``MotcuaTask`` (stored and restored as a ``BpmnSubWorkflow``)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.__dict__[_INDEX] = _new_index()
         super().__init__(*args, **kwargs)
-        _adopt(self.tasks)
+        _adopt(self)
 
 
 class MotcuaWorkflow(_Walks, BpmnWorkflow):
@@ -187,8 +276,9 @@ class MotcuaWorkflow(_Walks, BpmnWorkflow):
     activities are ``MotcuaSubWorkflow`` (stored and restored as a ``BpmnWorkflow``)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.__dict__[_INDEX] = _new_index()
         super().__init__(*args, **kwargs)
-        _adopt(self.tasks)
+        _adopt(self)
 
     def create_subprocess(self, my_task: Task, spec_name: str) -> MotcuaSubWorkflow:
         # SpiffWorkflow's, with the engine's class for the call activity's workflow.

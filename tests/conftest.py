@@ -54,6 +54,27 @@ def _walks_checked_against_spiffworkflow(monkeypatch: pytest.MonkeyPatch) -> Non
 
     monkeypatch.setattr(engine_workflow, "walk", checked_walk)
 
+    # The index of tasks by state answers for the walks when it holds at most one task: each answer is
+    # checked against SpiffWorkflow's iterator too, and so is every walk it skips.
+    indexed = engine_workflow._Walks._indexed
+
+    def checked_indexed(self: Any, state: int) -> Any:
+        found = indexed(self, state)
+        if found is not None:
+            assert found == list(BpmnTaskIterator(self.task_tree, state=state))
+        return found
+
+    monkeypatch.setattr(engine_workflow._Walks, "_indexed", checked_indexed)
+    update_waiting = engine_workflow._Walks.update_waiting_tasks
+
+    def checked_update_waiting(self: Any) -> None:
+        index = self.__dict__.get(engine_workflow._INDEX)
+        if index is not None and not index[engine_workflow._WAITING]:
+            assert next(TaskIterator(self.task_tree, state=engine_workflow._WAITING), None) is None
+        update_waiting(self)
+
+    monkeypatch.setattr(engine_workflow._Walks, "update_waiting_tasks", checked_update_waiting)
+
 
 def pytest_configure(config: pytest.Config) -> None:
     if IN_CI and not POSTGRES_URL:

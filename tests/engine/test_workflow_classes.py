@@ -8,16 +8,22 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.task import Task
+from SpiffWorkflow.util.task import TaskState
 from SpiffWorkflow.workflow import Workflow
 
 from bench.engine_overhead import RawRunner, workloads
+from engine import workflow as engine_workflow
+from engine.bpmn import load_documents
+from engine.runtime import EngineScriptEngine, SystemClock
 from engine.state import STATE_FORMAT, StateCodec
 from engine.workflow import MotcuaTask, MotcuaWorkflow
+from tests.engine.conftest import bpmn_file
 
 SPIFF_LOGGERS = ("spiff.task", "spiff.workflow")
 
@@ -134,3 +140,77 @@ def test_every_task_is_the_engines_and_is_stored_as_spiffworkflows() -> None:
         type(task) for wf in (restored, *restored.subprocesses.values()) for task in wf.tasks.values()
     } == {MotcuaTask}
     assert codec.dumps(restored) == text
+
+
+class _CheckedWorkflow(MotcuaWorkflow):
+    """Checks, after every round of engine steps, that the index of tasks by state holds exactly the tasks in
+    those states, in the workflow and in each call activity's workflow."""
+
+    rounds = 0
+    codec = StateCodec()
+
+    def do_engine_steps(self, *args: Any, **kwargs: Any) -> None:
+        super().do_engine_steps(*args, **kwargs)
+        _check_index(self)
+        restored = self.codec.loads(
+            self.codec.dumps(self),
+            STATE_FORMAT,
+            self.spec,
+            self.subprocess_specs,
+            script_engine=self.script_engine,
+        )
+        _check_index(restored)  # a workflow restored from its stored state is indexed as it is built
+        type(self).rounds += 1
+
+
+def _check_index(workflow: BpmnWorkflow) -> None:
+    for wf in (workflow, *workflow.subprocesses.values()):
+        index = wf.__dict__[engine_workflow._INDEX]
+        assert set(index) == {TaskState.READY, TaskState.WAITING}
+        for state, members in index.items():
+            assert members == {task for task in wf.tasks.values() if task.state == state}, (wf, state)
+
+
+def test_the_index_of_tasks_by_state_follows_every_change(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_CheckedWorkflow, "rounds", 0)
+    walks: list[int] = []
+    walk = engine_workflow.walk
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        walks.append(1)
+        return walk(*args, **kwargs)
+
+    monkeypatch.setattr(engine_workflow, "walk", counted)
+    asked: list[int] = []
+    get_tasks = engine_workflow._Walks.get_tasks
+
+    def counted_get_tasks(self: Any, *args: Any, **kwargs: Any) -> Any:
+        asked.append(1)
+        return get_tasks(self, *args, **kwargs)
+
+    monkeypatch.setattr(engine_workflow._Walks, "get_tasks", counted_get_tasks)
+    workflow = _level4(_CheckedWorkflow)
+    assert _CheckedWorkflow.rounds == 8 and workflow.completed
+    # Most questions are answered from the index: a walk only when two or more tasks are in the state.
+    assert len(walks) < len(asked) / 2
+
+
+def test_the_index_forgets_tasks_removed_by_a_reset() -> None:
+    [process] = load_documents([bpmn_file("lifecycle.bpmn")])
+    script_engine = EngineScriptEngine(
+        lambda operator, params, context: {"total": sum(params["amounts"])}, SystemClock()
+    )
+    workflow = MotcuaWorkflow(process.spec, process.subprocess_specs, script_engine=script_engine)
+    workflow.motcua_instance = SimpleNamespace(id="i-1", business_key="B-1", conn=None)
+    workflow.do_engine_steps()
+    [reception] = workflow.get_tasks(state=TaskState.READY, manual=True)
+    reception.set_data(complete=True, copies=1)
+    reception.run()
+    workflow.do_engine_steps()
+    _check_index(workflow)
+    waiting = [task for task in workflow.tasks.values() if task.state in (TaskState.READY, TaskState.WAITING)]
+    assert waiting  # the tasks the reset is about to remove
+    workflow.reset_from_task_id(reception.id)
+    assert not any(task.id in workflow.tasks for task in waiting)
+    _check_index(workflow)
+    assert workflow.get_tasks(state=TaskState.READY) == [workflow.tasks[reception.id]]
