@@ -9,7 +9,8 @@ by its test client with the task page's requests: ``GET /api/v1/tasks/{id}``, ``
 ``POST .../complete`` with ``If-Match``.  It prints the statements each request kind sends (SQLAlchemy's
 and the engine's direct driver calls, counted at the psycopg cursor, and the writes the engine queues
 straight to libpq), the median time of each request without the profiler, and the profiler's top
-functions of the completion requests (cumulative and own time).  The profiler slows Python code down, not the database: use its shares, not its totals.
+functions of the completion requests (cumulative and own time).  The profiler slows Python code down,
+not the database: use its shares, not its totals.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from bench.http_load import PROCEDURE, REVIEW, SUBMISSION, database_backends
 
 @contextmanager
 def counting_statements() -> Iterator[list[str]]:
-    """Collect the first line of every statement any psycopg cursor executes or the engine queues meanwhile."""
+    """Collect the first line of every statement a psycopg cursor executes or the engine queues meanwhile."""
     import psycopg
 
     seen: list[str] = []
