@@ -314,13 +314,24 @@ class Engine(InstanceOps, WakeUps):
         projection = project(workflow, instance.business_key)
         values: dict[str, Any] = {
             "status": projection.status,
-            "state": self.codec.dumps(workflow),
             "state_format": STATE_FORMAT,
             "updated_at": now,
             "completed_at": now if workflow.completed else None,
         }
         if workflow.completed and workflow.success:
             log.record("completed")
+        if instance.row_version and uow.queued:
+            # PostgreSQL: the row's version (checked, and so locked) and everything derived from the process
+            # go to the server first, and it writes them while the state is serialised here; only the
+            # state's own write and the COMMIT are left for the end of the unit.
+            uow.write_instance(
+                instance.id, instance.row_version, values, (instance.projection, projection), log.audit
+            )
+            self._write_rest(uow, instance, projection, log)
+            uow.write_instance_state(instance.id, self.codec.dumps(workflow))
+            self._saved(instance, projection)
+            return
+        values["state"] = self.codec.dumps(workflow)
         if instance.row_version == 0:
             uow.insert_instance(
                 {
@@ -339,10 +350,18 @@ class Engine(InstanceOps, WakeUps):
         else:
             projections = (instance.projection, projection)
             uow.write_instance(instance.id, instance.row_version, values, projections, log.audit)
+        self._write_rest(uow, instance, projection, log)
+        self._saved(instance, projection)
+
+    def _write_rest(self, uow: UnitOfWork, instance: Instance, projection: Projection, log: UnitLog) -> None:
+        """Write the unit's incidents and let the listeners write theirs."""
         for incident in log.incidents:
             uow.add_incident(incident)
         if self.listeners:
             self._notify(uow, instance, projection, log)
+
+    @staticmethod
+    def _saved(instance: Instance, projection: Projection) -> None:
         instance.projection = projection
         instance.row_version += 1
         instance.conn = None  # the unit of work ends here; a cached instance keeps no connection

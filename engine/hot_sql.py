@@ -35,6 +35,14 @@ _UPDATE_INSTANCE_CHECKED = (
     "updated_at = ?, completed_at = ? WHERE id = ? AND row_version = ? RETURNING 1) "
     "SELECT motcua_written(count(*), ?) FROM written"
 )
+# PostgreSQL, in two steps (``Engine.save``): first the version and the columns known before the state is
+# serialised, checked in the server like the whole update above; then the state itself, once serialised.
+_UPDATE_INSTANCE_HEAD_CHECKED = (
+    "WITH written AS (UPDATE instances SET row_version = ?, status = ?, state_format = ?, "
+    "updated_at = ?, completed_at = ? WHERE id = ? AND row_version = ? RETURNING 1) "
+    "SELECT motcua_written(count(*), ?) FROM written"
+)
+_UPDATE_INSTANCE_STATE = "UPDATE instances SET state = ? WHERE id = ?"
 _INSERT_INSTANCE = (
     "INSERT INTO instances (id, definition_id, process_key, business_key, status, state, state_format, "
     "row_version, started_by, created_at, updated_at, completed_at) "
@@ -153,13 +161,29 @@ class HotSQL:
         return (row[0], int(row[1]), row[2]) if row is not None else None
 
     def update_instance(self, instance_id: str, expected_version: int, values: dict[str, Any]) -> Any:
-        """Write the instance row if its version is still ``expected_version``.
+        """Write the instance row if its version is still ``expected_version``; without ``values["state"]``
+        (in a queued unit only) every column but the state, which ``update_instance_state`` then writes.
 
         Returns:
             The cursor of a statement whose ``rowcount`` must be checked (1, or 0 when another writer moved
             the version on); or None when the statement checks it itself (queued in a PostgreSQL unit: the
             unit then fails with ``STALE_INSTANCE``).
         """
+        if "state" not in values:  # the state follows (``update_instance_state``); queued units only
+            self.run(
+                _UPDATE_INSTANCE_HEAD_CHECKED,
+                (
+                    expected_version + 1,
+                    values["status"],
+                    values["state_format"],
+                    self.timestamp(values["updated_at"]),
+                    self.timestamp(values["completed_at"]),
+                    instance_id,
+                    expected_version,
+                    instance_id,
+                ),
+            )
+            return None
         params = (
             expected_version + 1,
             values["status"],
@@ -174,6 +198,10 @@ class HotSQL:
             self.run(_UPDATE_INSTANCE_CHECKED, (*params, instance_id))
             return None
         return self._run(_UPDATE_INSTANCE, params)
+
+    def update_instance_state(self, instance_id: str, state: str) -> None:
+        """Write the state of an instance whose row this unit has already updated (and so locked)."""
+        self.run(_UPDATE_INSTANCE_STATE, (state, instance_id))
 
     def insert_instance(self, values: dict[str, Any]) -> None:
         """Insert a new instance row (a dict with the table's columns)."""

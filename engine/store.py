@@ -450,6 +450,15 @@ class UnitOfWork(WakeUpQueries):
                 instance_id=instance_id,
             )
 
+    @property
+    def queued(self) -> bool:
+        """Whether writes are queued in a pipeline (a PostgreSQL unit of work) rather than run at once."""
+        return self.hot.queued
+
+    def write_instance_state(self, instance_id: str, state: str) -> None:
+        """Write an instance's state after ``write_instance`` wrote the rest of its row (queued units)."""
+        self.hot.update_instance_state(instance_id, state)
+
     def start_request(self, owner: str, key: str) -> AnyRow | None:
         """Return the recorded start of an Idempotency-Key, or None."""
         r = t.start_requests.c

@@ -287,3 +287,56 @@ def test_a_claim_is_one_statement_without_a_transaction_on_postgresql(make_engin
         assert sent == ["INSERT"], sent
     with pytest.raises(ConflictError):  # the claim holds: someone else is refused
         engine.claim_task(task["id"], "desk.b")
+
+
+def test_on_postgresql_the_state_is_written_last_after_a_checked_version(make_engine, monkeypatch):
+    """PostgreSQL: a unit's first write checks and bumps the instance's version (so a stale writer fails
+    there, before any other write), everything else follows, and the serialised state is written last,
+    so that the server writes the rest while the state is being serialised."""
+    from engine import hot_sql
+
+    engine = make_engine()
+    view = _started(engine)
+    [task] = view["tasks"]
+    queued: list[str] = []
+    queue = hot_sql.queue_write
+
+    def noted(raw: Any, sql: bytes, rows: Any) -> None:
+        queued.append(" ".join(sql.decode().split())[:40])
+        queue(raw, sql, rows)
+
+    monkeypatch.setattr(hot_sql, "queue_write", noted)
+    done = engine.complete_task(task["id"], FORM, actor="desk")
+    if engine.store.engine.dialect.name != "postgresql":
+        assert queued == []  # SQLite runs each statement at once, the whole row in one
+        return
+    # (The claim's release comes first: it belongs to finding the task, before the instance is touched.)
+    instance_writes = [sql for sql in queued if not sql.startswith("DELETE FROM task_claims")]
+    assert instance_writes[0].startswith("WITH written AS (UPDATE instances SET")
+    assert instance_writes[-1].startswith("UPDATE instances SET state =")
+    assert len(instance_writes) > 3
+    engine.instances.clear()  # read back from the database: the new state and the new version
+    shown = engine.show(view["id"])
+    assert shown["row_version"] == view["row_version"] + 1
+    assert (
+        [t["element_id"] for t in shown["tasks"]]
+        == [t["element_id"] for t in done["tasks"]]
+        != [task["element_id"]]
+    )
+
+
+def test_on_postgresql_a_stale_writer_fails_at_its_first_write(make_engine):
+    first, second = make_engine(), make_engine()
+    view = _started(first)
+    done = second.complete_task(view["tasks"][0]["id"], FORM, actor="desk")
+    if first.store.engine.dialect.name != "postgresql":
+        return
+    with pytest.raises(StaleVersionError), first.store.unit_of_work() as uow:
+        values = {"status": "running", "state_format": 1, "updated_at": first.now(), "completed_at": None}
+        uow.hot.update_instance(view["id"], view["row_version"], values)  # version and head only
+        # One ready task twice: a primary key violation, had the stale check not come first.
+        row = {**view["tasks"][0], "created_at": first.now()}
+        uow.hot.insert_ready([row, row])
+        uow.hot.update_instance_state(view["id"], "{}")
+    shown = second.show(view["id"])
+    assert shown["row_version"] == view["row_version"] + 1 and shown["tasks"] == done["tasks"]
