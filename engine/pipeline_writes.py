@@ -13,6 +13,9 @@ server works on it while the unit goes on.
 The results are left to psycopg's pipeline, which checks each of them in order: an error of a queued write
 fails the unit exactly as it did through the cursor (``motcua_written``, ``motcua_claim_free``, a constraint).
 
+``queue_command`` queues a unit's ``BEGIN`` and ``COMMIT`` the same way (unnamed, without parameters): a
+cursor's execute for each of them cost more than the rest of a small unit's client work on the database.
+
 A connection whose ``prepare_threshold`` is None (prepared statements turned off, as behind a pooler that
 cannot keep them) gets each write as an unnamed statement instead.
 
@@ -242,3 +245,13 @@ def queue_write(raw: Any, sql: bytes, rows: Sequence[Sequence[Any]]) -> None:
     # Hand them to the socket now (without waiting), so that the server works on them while the unit goes
     # on; whatever the socket does not take now goes with the next flush.
     pgconn.flush()
+
+
+def queue_command(raw: Any, sql: bytes) -> None:
+    """Queue a statement without parameters (``BEGIN``, ``COMMIT``) in ``raw``'s pipeline, as an unnamed
+    statement; its result, an error included, is checked by psycopg's pipeline like a queued write's."""
+    pipeline = raw._pipeline
+    if pipeline.command_queue:  # psycopg left commands unsent: this one must go after them
+        raw.wait(pipeline._communicate_gen())
+    raw.pgconn.send_query_params(sql, None)
+    pipeline.result_queue.append(None)

@@ -132,3 +132,28 @@ def test_without_prepared_statements_writes_go_unnamed(store):
         _queue(uow, [_row(1, "không tên")])
         assert _our_statements(uow) == []
     assert _days(store) == [(date(2026, 12, 1), False, "không tên")]
+
+
+def test_an_error_raised_by_the_queued_commit_fails_the_unit_and_keeps_nothing(store):
+    """BEGIN and COMMIT are queued straight to libpq too: a constraint checked only at COMMIT (deferred)
+    still fails the unit, and the connection serves the next one."""
+    with store.engine.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS deferred_notes"))
+        conn.execute(
+            text(
+                "CREATE TABLE deferred_notes "
+                "(n INTEGER, CONSTRAINT one_n UNIQUE (n) DEFERRABLE INITIALLY DEFERRED)"
+            )
+        )
+    insert = b"INSERT INTO deferred_notes (n) VALUES ($1)"
+    try:
+        with pytest.raises(IntegrityError), store.unit_of_work() as uow:
+            _queue(uow, [(1,), (1,)], insert)  # both run; the duplicate is only refused by the COMMIT
+            _queue(uow, [(2,)], insert)
+        with store.unit_of_work() as uow:
+            _queue(uow, [(3,)], insert)
+        with store.engine.connect() as conn:
+            assert [r[0] for r in conn.execute(text("SELECT n FROM deferred_notes"))] == [3]
+    finally:
+        with store.engine.begin() as conn:
+            conn.execute(text("DROP TABLE deferred_notes"))
