@@ -328,6 +328,7 @@ class Engine(InstanceOps, WakeUps):
                 instance.id, instance.row_version, values, (instance.projection, projection), log.audit
             )
             self._write_rest(uow, instance, projection, log)
+            uow.send_queued()
             uow.write_instance_state(instance.id, self.codec.dumps(workflow))
             self._saved(instance, projection)
             return

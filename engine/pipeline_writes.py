@@ -8,8 +8,9 @@ completion over HTTP queues a dozen such writes, a unit of the engine five to ei
 
 ``queue_write`` does the part that matters: it turns the parameters into PostgreSQL's text format, prepares
 the statement once per server connection (a named statement, ``motcua_w<n>``, so the server parses and plans
-it once), hands it to libpq and lets the socket take what it can without waiting (one ``send``), so that the
-server works on it while the unit goes on.
+it once) and hands it to libpq, which keeps it until the unit sends what it has queued: with its next read,
+before it serialises the state (``send_queued``: one ``send`` without waiting, so that the server writes while
+the unit goes on), or with its COMMIT.
 The results are left to psycopg's pipeline, which checks each of them in order: an error of a queued write
 fails the unit exactly as it did through the cursor (``motcua_written``, ``motcua_claim_free``, a constraint).
 
@@ -242,9 +243,15 @@ def queue_write(raw: Any, sql: bytes, rows: Sequence[Sequence[Any]]) -> None:
             results.append((_PrepareResult(prepared, name, pgconn._encoding), None))
         pgconn.send_query_prepared(name, [text for _oid, text in row])
         results.append(None)
-    # Hand them to the socket now (without waiting), so that the server works on them while the unit goes
-    # on; whatever the socket does not take now goes with the next flush.
-    pgconn.flush()
+    # Nothing is sent here: libpq keeps the statements until the unit's next read, its ``send_queued`` (just
+    # before the state is serialised) or its COMMIT, so that a unit's writes cost one ``send`` and wake the
+    # server once, instead of one each (libpq itself sends whenever 8 kB are waiting).
+
+
+def send_queued(raw: Any) -> None:
+    """Hand what the unit has queued to the socket now, without waiting, so that the server works on it
+    while the unit goes on; whatever the socket does not take now goes with the next flush."""
+    raw.pgconn.flush()
 
 
 def queue_command(raw: Any, sql: bytes) -> None:

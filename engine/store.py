@@ -36,7 +36,7 @@ from . import tables as t
 from .errors import ConflictError, StaleVersionError
 from .fast_sql import FastStatement
 from .hot_sql import HotSQL
-from .pipeline_writes import forget_prepared, queue_command
+from .pipeline_writes import forget_prepared, queue_command, send_queued
 from .wakeup_sql import WakeUpQueries
 
 # A result row (SQLAlchemy's typed Row generics add nothing for these dynamic column sets).
@@ -456,6 +456,10 @@ class UnitOfWork(WakeUpQueries):
     def queued(self) -> bool:
         """Whether writes are queued in a pipeline (a PostgreSQL unit of work) rather than run at once."""
         return self.hot.queued
+
+    def send_queued(self) -> None:
+        """Send the writes queued so far to the server without waiting (queued units)."""
+        send_queued(self.conn.connection.driver_connection)
 
     def write_instance_state(self, instance_id: str, state: str) -> None:
         """Write an instance's state after ``write_instance`` wrote the rest of its row (queued units)."""
