@@ -25,14 +25,14 @@ _READY_WITH_VERSION = (
     "JOIN instances i ON i.id = r.instance_id LEFT JOIN task_claims c ON c.task_id = r.id WHERE r.id = ?"
 )
 _UPDATE_INSTANCE = (
-    "UPDATE instances SET row_version = ?, status = ?, state = ?, state_format = ?, updated_at = ?, "
-    "completed_at = ? WHERE id = ? AND row_version = ?"
+    "UPDATE instances SET row_version = ?, status = ?, state_format = ?, updated_at = ?, completed_at = ?, "
+    "state = ? WHERE id = ? AND row_version = ?"
 )
 # PostgreSQL: the same update, failing in the server unless it wrote the row (``motcua_written``, migration
 # 0014), so that it can be queued in the unit's pipeline with the COMMIT instead of being checked first.
 _UPDATE_INSTANCE_CHECKED = (
-    "WITH written AS (UPDATE instances SET row_version = ?, status = ?, state = ?, state_format = ?, "
-    "updated_at = ?, completed_at = ? WHERE id = ? AND row_version = ? RETURNING 1) "
+    "WITH written AS (UPDATE instances SET row_version = ?, status = ?, state_format = ?, "
+    "updated_at = ?, completed_at = ?, state = ? WHERE id = ? AND row_version = ? RETURNING 1) "
     "SELECT motcua_written(count(*), ?) FROM written"
 )
 # PostgreSQL, in two steps (``Engine.save``): first the version and the columns known before the state is
@@ -169,31 +169,17 @@ class HotSQL:
             the version on); or None when the statement checks it itself (queued in a PostgreSQL unit: the
             unit then fails with ``STALE_INSTANCE``).
         """
-        if "state" not in values:  # the state follows (``update_instance_state``); queued units only
-            self.run(
-                _UPDATE_INSTANCE_HEAD_CHECKED,
-                (
-                    expected_version + 1,
-                    values["status"],
-                    values["state_format"],
-                    self.timestamp(values["updated_at"]),
-                    self.timestamp(values["completed_at"]),
-                    instance_id,
-                    expected_version,
-                    instance_id,
-                ),
-            )
-            return None
-        params = (
+        head = (
             expected_version + 1,
             values["status"],
-            values["state"],
             values["state_format"],
             self.timestamp(values["updated_at"]),
             self.timestamp(values["completed_at"]),
-            instance_id,
-            expected_version,
         )
+        if "state" not in values:  # the state follows (``update_instance_state``); queued units only
+            self.run(_UPDATE_INSTANCE_HEAD_CHECKED, (*head, instance_id, expected_version, instance_id))
+            return None
+        params = (*head, values["state"], instance_id, expected_version)
         if self.queued:
             self.run(_UPDATE_INSTANCE_CHECKED, (*params, instance_id))
             return None

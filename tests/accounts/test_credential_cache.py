@@ -3,6 +3,8 @@ remembered credential saves the database check, and revocation, disabling and ex
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from sqlalchemy import update
 
@@ -67,6 +69,13 @@ def _units(service: Accounts) -> list[int]:
     return opened
 
 
+def _logged_in(service: Accounts) -> tuple[str, Any]:
+    """A user added and logged in: (bearer token, its expiry)."""
+    add(service)
+    token, expires_at, _ = service.login("lan.nguyen", PASSWORD, remote="10.0.0.1")
+    return token, expires_at
+
+
 def test_a_remembered_token_is_not_checked_in_the_database_again(cached, ticks):
     add(cached)
     token, _, who = cached.login("lan.nguyen", PASSWORD, remote="10.0.0.1")
@@ -109,8 +118,7 @@ def test_an_api_key_revoked_here_is_refused_at_once(cached):
 
 
 def test_a_revocation_through_another_process_holds_within_the_cache_time(cached, other_process, ticks):
-    add(cached)
-    token, _, _ = cached.login("lan.nguyen", PASSWORD, remote="10.0.0.1")
+    token, _ = _logged_in(cached)
     cached.authenticate_token(token)
     other_process.revoke_token(token)
     with pytest.raises(AuthenticationError):
@@ -123,8 +131,7 @@ def test_a_revocation_through_another_process_holds_within_the_cache_time(cached
 
 
 def test_a_remembered_token_still_expires_on_time(cached, clock):
-    add(cached)
-    token, expires_at, _ = cached.login("lan.nguyen", PASSWORD, remote="10.0.0.1")
+    token, expires_at = _logged_in(cached)
     cached.authenticate_token(token)
     clock.advance(seconds=(expires_at - clock.now()).total_seconds())
     with pytest.raises(AuthenticationError):
@@ -132,8 +139,7 @@ def test_a_remembered_token_still_expires_on_time(cached, clock):
 
 
 def test_a_credential_refused_is_not_remembered(cached, ticks):
-    add(cached)
-    token, _, _ = cached.login("lan.nguyen", PASSWORD, remote="10.0.0.1")
+    token, _ = _logged_in(cached)
     cached.revoke_token(token)
     for _ in range(2):
         with pytest.raises(AuthenticationError):
