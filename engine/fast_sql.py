@@ -9,7 +9,8 @@ SQLAlchemy would compute on each execution: the SQL text, the order of the param
 conversions.  The rows it returns are named tuples that also offer ``_mapping``, like SQLAlchemy's.
 
 Inside a PostgreSQL unit of work (a pipeline) a write is only queued: it goes to the server with the unit's
-next read or its COMMIT, as the engine's own hot statements do (``hot_sql``).  A read there is flushed and
+next read, before the unit serialises its state (``UnitOfWork.send_queued``) or with its COMMIT, as the
+engine's own hot statements do (``hot_sql``).  A read there is flushed and
 waited for (no sync point is needed for that).  Driver errors reach ``Store.unit_of_work``, which turns them
 into SQLAlchemy's exceptions and, when the database went away, has the pool replace its connections.
 
