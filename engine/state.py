@@ -37,7 +37,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from .errors import MotcuaError
 from .specs import serializer_config
-from .workflow import MotcuaSubWorkflow, MotcuaTask, MotcuaWorkflow
+from .workflow import CHANGES, MotcuaSubWorkflow, MotcuaTask, MotcuaWorkflow
 
 STATE_FORMAT = 1
 
@@ -240,7 +240,7 @@ class StateCodec:
         try:
             top = self._dump_workflow(workflow, workflow.tasks, cache)
             subs = ",".join(
-                f'"{_id_text(task_id)}":{self._dump_workflow(sp, sp.tasks, cache, sub=True)}'
+                f'"{_id_text(task_id)}":{self._dump_subprocess(task_id, sp, cache)}'
                 for task_id, sp in workflow.subprocesses.items()
             )
             events = self._encoder.encode(self.registry.convert(workflow.bpmn_events))
@@ -249,6 +249,22 @@ class StateCodec:
         setattr(workflow, _CACHE_ATTR, cache)
         body = f'{top[:-1]},"subprocesses":{{{subs}}},"bpmn_events":{events}}}'
         return f'{{"spiff":"{SPIFF_VERSION}","workflow":{body}}}'
+
+    def _dump_subprocess(self, task_id: Any, sp: Any, cache: dict[Any, tuple[Any, str]]) -> str:
+        """Return the JSON of a call activity's workflow; a finished one's from the cache while none of its
+        tasks was made, changed state or was removed since (``engine.workflow.CHANGES``: its data and head
+        only change with a task's state)."""
+        changes = sp.__dict__.get(CHANGES)
+        if not sp.completed or changes is None:
+            return self._dump_workflow(sp, sp.tasks, cache, sub=True)
+        key = (changes, len(sp.tasks))
+        slot = ("subprocess", task_id)
+        cached = cache.get(slot)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        text = self._dump_workflow(sp, sp.tasks, cache, sub=True)
+        cache[slot] = (key, text)
+        return text
 
     def _dump_workflow(
         self, wf: Any, tasks: dict[Any, Any], cache: dict[Any, tuple[Any, str]], sub: bool = False

@@ -68,14 +68,19 @@ class MotcuaTask(Task):
         id: Any = None,
     ) -> None:
         super().__init__(workflow, task_spec, parent, state=state, id=id)
-        index: dict[int, set[Task]] | None = workflow.__dict__.get(_INDEX)
-        if index is not None and state in index:
-            index[state].add(self)
+        found = workflow.__dict__
+        index: dict[int, set[Task]] | None = found.get(_INDEX)
+        if index is not None:
+            found[CHANGES] += 1
+            if state in index:
+                index[state].add(self)
 
     def _set_state(self, value: int) -> None:
         if value != self._state:
-            index: dict[int, set[Task]] | None = self.workflow.__dict__.get(_INDEX)
+            found = self.workflow.__dict__
+            index: dict[int, set[Task]] | None = found.get(_INDEX)
             if index is not None:
+                found[CHANGES] += 1
                 if self._state in index:
                     index[self._state].discard(self)
                 if value in index:
@@ -108,6 +113,9 @@ class MotcuaTask(Task):
 # A (sub)workflow's tasks in the states its walks look for most, by state (``_Walks``): kept by
 # ``MotcuaTask`` as tasks are made, change state and are removed.
 _INDEX = "_motcua_by_state"
+# How many times a (sub)workflow's tasks were made, changed state or were removed (``StateCodec`` reuses the
+# JSON of a finished call activity's workflow while this count stays the same).
+CHANGES = "_motcua_changes"
 _INDEXED = (_READY, _WAITING)
 
 
@@ -232,6 +240,7 @@ class _Walks:
         super()._remove_task(task_id)  # type: ignore[misc]
         index = self.__dict__.get(_INDEX)
         if task is not None and index is not None:
+            self.__dict__[CHANGES] += 1
             for members in index.values():
                 members.discard(task)
 
@@ -267,6 +276,7 @@ class MotcuaSubWorkflow(_Walks, BpmnSubWorkflow):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.__dict__[_INDEX] = _new_index()
+        self.__dict__[CHANGES] = 0
         super().__init__(*args, **kwargs)
         _adopt(self)
 
@@ -277,6 +287,7 @@ class MotcuaWorkflow(_Walks, BpmnWorkflow):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.__dict__[_INDEX] = _new_index()
+        self.__dict__[CHANGES] = 0
         super().__init__(*args, **kwargs)
         _adopt(self)
 

@@ -23,7 +23,7 @@ from engine.bpmn import load_documents
 from engine.runtime import EngineScriptEngine, SystemClock
 from engine.state import STATE_FORMAT, StateCodec
 from engine.workflow import MotcuaTask, MotcuaWorkflow
-from tests.engine.conftest import bpmn_file
+from tests.engine.conftest import bpmn_file, fresh_dump
 
 SPIFF_LOGGERS = ("spiff.task", "spiff.workflow")
 
@@ -214,3 +214,19 @@ def test_the_index_forgets_tasks_removed_by_a_reset() -> None:
     assert not any(task.id in workflow.tasks for task in waiting)
     _check_index(workflow)
     assert workflow.get_tasks(state=TaskState.READY) == [workflow.tasks[reception.id]]
+
+
+def test_a_finished_call_activitys_json_is_reused_until_one_of_its_tasks_changes() -> None:
+    workflow = _level4(MotcuaWorkflow)
+    codec = StateCodec()
+    text = codec.dumps(workflow)
+    cache = workflow.__dict__["_motcua_fragments"]
+    assert {slot for slot in cache if isinstance(slot, tuple)} == {
+        ("subprocess", task_id) for task_id in workflow.subprocesses
+    }
+    assert codec.dumps(workflow) == text == fresh_dump(codec, workflow)
+    sub = next(iter(workflow.subprocesses.values()))
+    task = next(t for t in sub.tasks.values() if t.state == TaskState.COMPLETED)
+    task._set_state(TaskState.CANCELLED)  # any change of a task's state in it
+    changed = codec.dumps(workflow)
+    assert changed != text and changed == fresh_dump(codec, workflow)
