@@ -28,15 +28,10 @@ _UPDATE_INSTANCE = (
     "UPDATE instances SET row_version = ?, status = ?, state_format = ?, updated_at = ?, completed_at = ?, "
     "state = ? WHERE id = ? AND row_version = ?"
 )
-# PostgreSQL: the same update, failing in the server unless it wrote the row (``motcua_written``, migration
-# 0014), so that it can be queued in the unit's pipeline with the COMMIT instead of being checked first.
-_UPDATE_INSTANCE_CHECKED = (
-    "WITH written AS (UPDATE instances SET row_version = ?, status = ?, state_format = ?, "
-    "updated_at = ?, completed_at = ?, state = ? WHERE id = ? AND row_version = ? RETURNING 1) "
-    "SELECT motcua_written(count(*), ?) FROM written"
-)
-# PostgreSQL, in two steps (``Engine.save``): first the version and the columns known before the state is
-# serialised, checked in the server like the whole update above; then the state itself, once serialised.
+# PostgreSQL: the version and the columns known before the state is serialised, failing in the server
+# unless it wrote the row (``motcua_written``, migration 0014), so that it can be queued in the unit's
+# pipeline instead of being checked first; the state follows in its own statement (``Engine.save``
+# serialises it while the server writes the rest).
 _UPDATE_INSTANCE_HEAD_CHECKED = (
     "WITH written AS (UPDATE instances SET row_version = ?, status = ?, state_format = ?, "
     "updated_at = ?, completed_at = ? WHERE id = ? AND row_version = ? RETURNING 1) "
@@ -161,8 +156,9 @@ class HotSQL:
         return (row[0], int(row[1]), row[2]) if row is not None else None
 
     def update_instance(self, instance_id: str, expected_version: int, values: dict[str, Any]) -> Any:
-        """Write the instance row if its version is still ``expected_version``; without ``values["state"]``
-        (in a queued unit only) every column but the state, which ``update_instance_state`` then writes.
+        """Write the instance row if its version is still ``expected_version``.  In a queued unit the state
+        is written by a statement of its own, after the rest of the row; without ``values["state"]`` (queued
+        units only) it is left to a later ``update_instance_state``.
 
         Returns:
             The cursor of a statement whose ``rowcount`` must be checked (1, or 0 when another writer moved
@@ -176,14 +172,12 @@ class HotSQL:
             self.timestamp(values["updated_at"]),
             self.timestamp(values["completed_at"]),
         )
-        if "state" not in values:  # the state follows (``update_instance_state``); queued units only
-            self.run(_UPDATE_INSTANCE_HEAD_CHECKED, (*head, instance_id, expected_version, instance_id))
-            return None
-        params = (*head, values["state"], instance_id, expected_version)
         if self.queued:
-            self.run(_UPDATE_INSTANCE_CHECKED, (*params, instance_id))
+            self.run(_UPDATE_INSTANCE_HEAD_CHECKED, (*head, instance_id, expected_version, instance_id))
+            if "state" in values:
+                self.update_instance_state(instance_id, values["state"])
             return None
-        return self._run(_UPDATE_INSTANCE, params)
+        return self._run(_UPDATE_INSTANCE, (*head, values["state"], instance_id, expected_version))
 
     def update_instance_state(self, instance_id: str, state: str) -> None:
         """Write the state of an instance whose row this unit has already updated (and so locked)."""

@@ -223,12 +223,10 @@ def queue_write(raw: Any, sql: bytes, rows: Sequence[Sequence[Any]]) -> None:
         Unsupported: a parameter has no text form here; nothing was queued.
     """
     encoded = [[text_value(value) for value in row] for row in rows]
-    pipeline = raw._pipeline
     pgconn = raw.pgconn
-    results = pipeline.result_queue
+    results = raw._pipeline.result_queue
     prepared = _watched(raw)
-    if pipeline.command_queue:  # psycopg left commands unsent: ours must go after them
-        raw.wait(pipeline._communicate_gen())
+    _after_psycopgs_commands(raw)
     named = raw.prepare_threshold is not None  # None: prepared statements are turned off (a pooler)
     for row in encoded:
         oids = tuple(oid for oid, _text in row)
@@ -257,8 +255,13 @@ def send_queued(raw: Any) -> None:
 def queue_command(raw: Any, sql: bytes) -> None:
     """Queue a statement without parameters (``BEGIN``, ``COMMIT``) in ``raw``'s pipeline, as an unnamed
     statement; its result, an error included, is checked by psycopg's pipeline like a queued write's."""
-    pipeline = raw._pipeline
-    if pipeline.command_queue:  # psycopg left commands unsent: this one must go after them
-        raw.wait(pipeline._communicate_gen())
+    _after_psycopgs_commands(raw)
     raw.pgconn.send_query_params(sql, None)
-    pipeline.result_queue.append(None)
+    raw._pipeline.result_queue.append(None)
+
+
+def _after_psycopgs_commands(raw: Any) -> None:
+    """Send the commands psycopg left unsent in its pipeline, so that what is queued next goes after them."""
+    pipeline = raw._pipeline
+    if pipeline.command_queue:
+        raw.wait(pipeline._communicate_gen())

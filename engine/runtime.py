@@ -29,6 +29,7 @@ from .projection import DUE_AT, RETRY_AT, timer_due_at
 from .sandbox import SandboxedScriptEngine
 from .store import Projection
 from .timer_specs import default_functions, evaluate_due
+from .workflow import INDEX
 
 ATTEMPTS = "motcua_attempts"
 MAX_FAILURE_ROUNDS = 1000
@@ -385,7 +386,7 @@ def dispose(instance: Instance) -> None:
         for task in wf.tasks.values():
             task.__dict__.pop("workflow", None)
         wf.tasks = {}
-        wf.__dict__.pop("_motcua_by_state", None)  # engine/workflow.py's index of tasks by state
+        wf.__dict__.pop(INDEX, None)  # engine/workflow.py's index of tasks by state
         wf.task_tree = None
         wf.last_task = None
     workflow.subprocesses = {}

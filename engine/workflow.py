@@ -69,7 +69,7 @@ class MotcuaTask(Task):
     ) -> None:
         super().__init__(workflow, task_spec, parent, state=state, id=id)
         found = workflow.__dict__
-        index: dict[int, set[Task]] | None = found.get(_INDEX)
+        index: dict[int, set[Task]] | None = found.get(INDEX)
         if index is not None:
             found[CHANGES] += 1
             if state in index:
@@ -78,7 +78,7 @@ class MotcuaTask(Task):
     def _set_state(self, value: int) -> None:
         if value != self._state:
             found = self.workflow.__dict__
-            index: dict[int, set[Task]] | None = found.get(_INDEX)
+            index: dict[int, set[Task]] | None = found.get(INDEX)
             if index is not None:
                 found[CHANGES] += 1
                 if self._state in index:
@@ -112,11 +112,11 @@ class MotcuaTask(Task):
 
 # A (sub)workflow's tasks in the states its walks look for most, by state (``_Walks``): kept by
 # ``MotcuaTask`` as tasks are made, change state and are removed.
-_INDEX = "_motcua_by_state"
+INDEX = "_motcua_by_state"
 # How many times a (sub)workflow's tasks were made, changed state or were removed (``StateCodec`` reuses the
 # JSON of a finished call activity's workflow while this count stays the same).
 CHANGES = "_motcua_changes"
-_INDEXED = (_READY, _WAITING)
+INDEXED = (_READY, _WAITING)
 
 
 def _adopt(workflow: Any) -> None:
@@ -124,7 +124,7 @@ def _adopt(workflow: Any) -> None:
     engine's task class, so that the tasks they add are of it too, and index them by state.  The
     constructor's own few state changes (the start task's) were logged SpiffWorkflow's way: once per
     (sub)workflow, not per unit of work."""
-    index = workflow.__dict__[_INDEX]
+    index = workflow.__dict__[INDEX]
     for task in workflow.tasks.values():
         if type(task) is Task:
             task.__class__ = MotcuaTask
@@ -133,7 +133,7 @@ def _adopt(workflow: Any) -> None:
 
 
 def _new_index() -> dict[int, set[Task]]:
-    return {state: set() for state in _INDEXED}
+    return {state: set() for state in INDEXED}
 
 
 def walk(root: Task, state: int, *, into_subprocesses: bool) -> Iterator[Task]:
@@ -194,6 +194,12 @@ class _Walks:
     top_workflow: Any
     tasks: dict[Any, Task]
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.__dict__[INDEX] = _new_index()
+        self.__dict__[CHANGES] = 0
+        super().__init__(*args, **kwargs)
+        _adopt(self)
+
     def get_tasks(self, first_task: Task | None = None, **kwargs: Any) -> list[Task]:
         state = kwargs.get("state")
         if (
@@ -204,7 +210,7 @@ class _Walks:
             and not state & _PREDICTED
             and _small(self.top_workflow)
         ):
-            if state in _INDEXED:
+            if state in INDEXED:
                 found = self._indexed(state)
                 if found is not None:
                     return found
@@ -215,7 +221,7 @@ class _Walks:
         """The tasks in ``state`` under this (sub)workflow, its call activities' included, from the index
         when there is at most one (order then does not matter); None when the walk must say (more than one,
         or a workflow of another class is involved)."""
-        index = self.__dict__.get(_INDEX)
+        index = self.__dict__.get(INDEX)
         if index is None:
             return None
         found = list(index[state])
@@ -225,7 +231,7 @@ class _Walks:
         for subprocess in top.subprocesses.values():
             if subprocess is self:
                 continue
-            theirs = subprocess.__dict__.get(_INDEX)
+            theirs = subprocess.__dict__.get(INDEX)
             if theirs is None:
                 return None
             members = theirs[state]
@@ -238,7 +244,7 @@ class _Walks:
     def _remove_task(self, task_id: Any) -> None:
         task = self.tasks.get(task_id)
         super()._remove_task(task_id)  # type: ignore[misc]
-        index = self.__dict__.get(_INDEX)
+        index = self.__dict__.get(INDEX)
         if task is not None and index is not None:
             self.__dict__[CHANGES] += 1
             for members in index.values():
@@ -258,7 +264,7 @@ class _Walks:
     def update_waiting_tasks(self) -> None:
         """Update every WAITING task of this (sub)process's own tree, as SpiffWorkflow does (nothing to
         walk when the index holds no WAITING task: a walk that updates nothing changes nothing)."""
-        index = self.__dict__.get(_INDEX)
+        index = self.__dict__.get(INDEX)
         if index is not None and not index[_WAITING]:
             return
         tasks = (
@@ -274,22 +280,10 @@ class MotcuaSubWorkflow(_Walks, BpmnSubWorkflow):
     """A call activity's ``BpmnSubWorkflow`` that finds its tasks with ``walk`` and whose tasks are
     ``MotcuaTask`` (stored and restored as a ``BpmnSubWorkflow``)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.__dict__[_INDEX] = _new_index()
-        self.__dict__[CHANGES] = 0
-        super().__init__(*args, **kwargs)
-        _adopt(self)
-
 
 class MotcuaWorkflow(_Walks, BpmnWorkflow):
     """A ``BpmnWorkflow`` that finds its tasks with ``walk``, whose tasks are ``MotcuaTask`` and whose call
     activities are ``MotcuaSubWorkflow`` (stored and restored as a ``BpmnWorkflow``)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.__dict__[_INDEX] = _new_index()
-        self.__dict__[CHANGES] = 0
-        super().__init__(*args, **kwargs)
-        _adopt(self)
 
     def create_subprocess(self, my_task: Task, spec_name: str) -> MotcuaSubWorkflow:
         # SpiffWorkflow's, with the engine's class for the call activity's workflow.

@@ -68,7 +68,7 @@ def _walks_checked_against_spiffworkflow(monkeypatch: pytest.MonkeyPatch) -> Non
     update_waiting = engine_workflow._Walks.update_waiting_tasks
 
     def checked_update_waiting(self: Any) -> None:
-        index = self.__dict__.get(engine_workflow._INDEX)
+        index = self.__dict__.get(engine_workflow.INDEX)
         if index is not None and not index[engine_workflow._WAITING]:
             assert next(TaskIterator(self.task_tree, state=engine_workflow._WAITING), None) is None
         update_waiting(self)

@@ -165,7 +165,7 @@ class _CheckedWorkflow(MotcuaWorkflow):
 
 def _check_index(workflow: BpmnWorkflow) -> None:
     for wf in (workflow, *workflow.subprocesses.values()):
-        index = wf.__dict__[engine_workflow._INDEX]
+        index = wf.__dict__[engine_workflow.INDEX]
         assert set(index) == {TaskState.READY, TaskState.WAITING}
         for state, members in index.items():
             assert members == {task for task in wf.tasks.values() if task.state == state}, (wf, state)
