@@ -226,6 +226,16 @@ def bpmn_dir() -> Path:
 
 
 # -- engines over the test database -------------------------------------------------------------
+class Ticks:
+    """A monotonic clock (``time.monotonic``'s stand-in) that the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 class FakeClock:
     """A clock that only moves when told to."""
 

@@ -16,18 +16,9 @@ from engine.errors import AuthenticationError, ValidationError
 from engine.store import Store, create_db_engine
 from motcua.settings import Settings
 from tests.accounts.test_accounts import FAST, PASSWORD, add, add_integrator
+from tests.conftest import Ticks
 
 SECONDS = 2.0
-
-
-class Ticks:
-    """A monotonic clock the test moves."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

@@ -13,27 +13,19 @@ import dossiers.reference_cache as reference_cache
 from dossiers import store
 from dossiers.reference_cache import ReferenceCache
 from engine.store import create_db_engine
-from tests.conftest import migrated_sqlite
+from tests.conftest import Ticks, migrated_sqlite
 
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 
 
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> _Clock:
-    fake = _Clock()
+def clock(monkeypatch: pytest.MonkeyPatch) -> Ticks:
+    fake = Ticks()
     monkeypatch.setattr(reference_cache.time, "monotonic", fake)
     return fake
 
 
-def test_a_value_is_read_once_per_ttl_and_per_database(db_url: str, tmp_path: Path, clock: _Clock) -> None:
+def test_a_value_is_read_once_per_ttl_and_per_database(db_url: str, tmp_path: Path, clock: Ticks) -> None:
     cache = ReferenceCache(ttl=5.0)
     one = create_db_engine(db_url)
     two = create_db_engine(migrated_sqlite(tmp_path / "two.db"))
@@ -59,7 +51,7 @@ def test_a_value_is_read_once_per_ttl_and_per_database(db_url: str, tmp_path: Pa
     two.dispose()
 
 
-def test_a_value_read_before_the_change_commits_is_dropped_at_the_commit(db_url: str, clock: _Clock) -> None:
+def test_a_value_read_before_the_change_commits_is_dropped_at_the_commit(db_url: str, clock: Ticks) -> None:
     cache = ReferenceCache(ttl=5.0)
     db = create_db_engine(db_url)
     with db.connect() as reader:
@@ -72,7 +64,7 @@ def test_a_value_read_before_the_change_commits_is_dropped_at_the_commit(db_url:
     db.dispose()
 
 
-def test_a_calendar_change_made_here_is_seen_at_once(db_url: str, clock: _Clock) -> None:
+def test_a_calendar_change_made_here_is_seen_at_once(db_url: str, clock: Ticks) -> None:
     db = create_db_engine(db_url)
     tet = date(2027, 2, 8)
     with db.begin() as conn:
@@ -86,7 +78,7 @@ def test_a_calendar_change_made_here_is_seen_at_once(db_url: str, clock: _Clock)
     db.dispose()
 
 
-def test_a_change_made_elsewhere_is_seen_within_the_ttl(db_url: str, clock: _Clock) -> None:
+def test_a_change_made_elsewhere_is_seen_within_the_ttl(db_url: str, clock: Ticks) -> None:
     here, elsewhere = create_db_engine(db_url), create_db_engine(db_url)  # two processes' engines
     day = date(2027, 4, 30)
     with here.begin() as conn:
