@@ -161,9 +161,11 @@ class InstanceOps:
             expected_version: the instance row version the caller saw (e.g. from an ETag); a stale one
                 is refused instead of silently overwriting a newer state.
             seen: (instance id, row version, claimant) of the task as the caller has just read them (the
-                API does, to check who may act).  When that version of the instance is cached, the unit of
-                work starts from them instead of reading them again; if the instance moved on meanwhile,
-                the completion is tried once more the usual way.
+                API does, to check who may act).  The unit of work starts from them instead of reading the
+                task again: the cached instance if it holds that version, else the instance row.  The task
+                must still be ready in the state it works on, the claim is checked again when the unit
+                commits, and if another writer committed meanwhile the completion is tried once more the
+                usual way.
 
         Raises:
             NotFoundError: no such task.
@@ -179,7 +181,7 @@ class InstanceOps:
             if found is None:
                 raise _missing_task(uow, task_id)
             instance_id, version, claimed_by = found
-            _release_for(uow, task_id, actor, claimed_by)
+            _release_for(uow, task_id, actor, claimed_by, read_here=trusted is None)
             if expected_version is not None and expected_version != version:
                 raise ConflictError(
                     "The dossier changed since you loaded it; reload and try again",
@@ -190,6 +192,10 @@ class InstanceOps:
 
         def act(instance: Instance, log: UnitLog) -> None:
             task = task_by_id(instance.workflow, task_id)
+            if task is not None and task.task_spec.manual and task.has_state(TaskState.COMPLETED):
+                raise TaskStateError(
+                    f"Task {task_id} is no longer ready: it was already completed", task_id=task_id
+                )
             if task is None or not task.has_state(TaskState.READY) or not task.task_spec.manual:
                 raise TaskStateError(f"Task {task_id} is not ready", task_id=task_id)
             task.set_data(**data)
@@ -209,11 +215,11 @@ class InstanceOps:
     def _trusted_start(
         self, task_id: str, expected_version: int | None, seen: tuple[str, int, str | None] | None
     ) -> tuple[str, int, Any] | None:
-        """Where a completion may start without reading its task: the caller's context if this process
-        holds that version of the instance, else the cached instance the task was last ready in (its
-        claim then checked in the server), unless the caller expects another version."""
+        """Where a completion may start without reading its task: the caller's context (read a moment ago,
+        in another transaction), else the cached instance the task was last ready in (its claim then
+        checked in the server), unless the caller expects another version."""
         if seen is not None:
-            return seen if self.instances.holds(seen[0], seen[1]) else None
+            return seen
         held = self.instances.holding_task(task_id)
         if held is None or (expected_version is not None and expected_version != held[1]):
             return None
@@ -379,13 +385,18 @@ def task_by_id(workflow: BpmnWorkflow, task_id: str) -> Task | None:
         return None
 
 
-def _release_for(uow: UnitOfWork, task_id: str, actor: str, claimed_by: Any) -> None:
-    """Let ``actor`` complete a task: refuse if someone else holds its claim, else drop the claim."""
-    if claimed_by is _UNREAD:  # from the cached instance: checked by the unit of work (queued)
+def _release_for(uow: UnitOfWork, task_id: str, actor: str, claimed_by: Any, *, read_here: bool) -> None:
+    """Let ``actor`` complete a task: refuse if someone else holds its claim, else drop the claim.
+
+    ``claimed_by`` is the claimant as read in this unit of work (``read_here``), as read before it, or
+    ``_UNREAD``; a claim not read in this unit is checked again by the unit itself (queued on PostgreSQL),
+    since someone may have taken it since.
+    """
+    if claimed_by is not _UNREAD and claimed_by is not None and claimed_by != actor:
+        raise ConflictError(f"Task {task_id} is claimed by {claimed_by}", claimed_by=claimed_by)
+    if not read_here:
         uow.release_claim_of(task_id, actor)
     elif claimed_by is not None:
-        if claimed_by != actor:
-            raise ConflictError(f"Task {task_id} is claimed by {claimed_by}", claimed_by=claimed_by)
         uow.release(task_id)
 
 

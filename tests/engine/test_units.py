@@ -44,11 +44,46 @@ def test_a_completion_from_a_current_context_reads_nothing_more(make_engine, mon
     done = engine.complete_task(task["id"], FORM, actor="desk", seen=(view["id"], view["row_version"], None))
     assert reads == []
     assert done["row_version"] == view["row_version"] + 1
-    # Without a context (or with one this process does not hold), the task is read in the unit.
+    # With a context this process does not hold, the unit reads the instance row, not the task.
     other = _started(engine, "U-2")
     engine.instances.clear()
-    engine.complete_task(other["tasks"][0]["id"], FORM, actor="desk", seen=(other["id"], 1, None))
-    assert reads == [other["tasks"][0]["id"]]
+    done = engine.complete_task(other["tasks"][0]["id"], FORM, actor="desk", seen=(other["id"], 1, None))
+    assert reads == []
+    assert done["row_version"] == 2
+    # Without a context, the task is read in the unit.
+    third = _started(engine, "U-3")
+    engine.instances.clear()
+    engine.complete_task(third["tasks"][0]["id"], FORM, actor="desk")
+    assert reads == [third["tasks"][0]["id"]]
+
+
+def test_a_context_not_held_here_is_checked_against_the_stored_instance(make_engine):
+    first, second = make_engine(), make_engine()
+    view = _started(first)
+    [task] = view["tasks"]
+    second.complete_task(task["id"], {"complete": True, "copies": 3}, actor="desk.b")
+    first.instances.clear()  # nothing cached: the unit loads the instance as stored now
+    with pytest.raises(TaskStateError, match="already completed"):
+        first.complete_task(task["id"], FORM, actor="desk.a", seen=(view["id"], view["row_version"], None))
+    final = make_engine().show(view["id"])
+    assert [h["action"] for h in final["history"]].count("task_completed") == 1
+    assert final["data"]["copies"] == 3
+
+
+@pytest.mark.parametrize("cached", [True, False], ids=["cached", "not-cached"])
+def test_a_claim_taken_after_the_context_was_read_refuses_the_completion(make_engine, cached):
+    engine = make_engine()
+    view = _started(engine)
+    [task] = view["tasks"]
+    seen = (view["id"], view["row_version"], None)  # read while nobody held the task
+    make_engine().claim_task(task["id"], "desk.b")
+    if not cached:
+        engine.instances.clear()
+    with pytest.raises(ConflictError, match=r"claimed by desk\.b"):
+        engine.complete_task(task["id"], FORM, actor="desk.a", seen=seen)
+    after = make_engine().show(view["id"])
+    assert after["row_version"] == view["row_version"]
+    assert [t["id"] for t in after["tasks"]] == [task["id"]]
 
 
 def test_a_completion_from_a_stale_context_is_decided_by_the_database(make_engine):
