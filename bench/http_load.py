@@ -34,6 +34,7 @@ CPU use in each phase that was not ours); the ratios to ``healthz`` move less.
     .venv/bin/python bench/http_load.py --workers 2 --threads 2 --clients 1 8 32 --requests 400
     .venv/bin/python bench/http_load.py --scenarios task --clients 8 --requests 600
     .venv/bin/python bench/http_load.py --profile 200      # in-process cProfile of task completion
+    .venv/bin/python bench/http_load.py --profile 200 --cold   # each instance loaded from the database
 
 ``--profile N`` starts no server: it completes N reception tasks through the Flask app in this process
 (same database, same requests as the task page), counts the SQL statements of each request kind and prints
@@ -527,7 +528,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.profile:
         from bench.http_profile import profile_completion
 
-        profile_completion(url, passwords, args.profile)
+        profile_completion(url, passwords, args.profile, cold=args.cold)
         return 0
     with tempfile.TemporaryDirectory(prefix="motcua-http-") as log_dir:
         print(
@@ -565,6 +566,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-scheduler", action="store_true", help="the same as --jobs none")
     parser.add_argument("--access-log", action="store_true", help="let the server write its access log")
     parser.add_argument("--profile", type=int, default=0, metavar="N", help="profile N completions instead")
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="with --profile: load each instance from the database, as when another worker served it last",
+    )
     parser.add_argument("--json", help="also write the figures to this file")
     return parser.parse_args(argv)
 

@@ -69,8 +69,13 @@ def counting_statements() -> Iterator[list[str]]:
             module.queue_write = queue  # type: ignore[attr-defined]
 
 
-def profile_completion(url: str, passwords: dict[str, str], count: int) -> None:
-    """Complete ``count`` reception reviews in-process and print statements, timings and the profile."""
+def profile_completion(url: str, passwords: dict[str, str], count: int, *, cold: bool = False) -> None:
+    """Complete ``count`` reception reviews in-process and print statements, timings and the profile.
+
+    ``cold``: empty the engine's instance cache before each task page, as when another server worker
+    served the dossier's previous step (the usual case with several workers): each completion then
+    loads its instance from the database.
+    """
     os.environ["MOTCUA_DATABASE_URL"] = url
     os.environ["MOTCUA_SCHEDULER"] = "off"
     from api import create_app
@@ -99,8 +104,12 @@ def profile_completion(url: str, passwords: dict[str, str], count: int) -> None:
         pids = backends if backends[0] else database_backends(url.rsplit("/", 1)[1])
         return time.perf_counter(), time.thread_time(), cpu_of(pids)
 
+    instances = app.extensions["motcua.engine"].instances
+
     def page(task_id: str, profiler: cProfile.Profile | None = None) -> list[tuple[float, float, float]]:
         path = f"/api/v1/tasks/{task_id}"
+        if cold:
+            instances.clear()
         marks = [cpu()]
         got = client.get(path, headers=official)
         marks.append(cpu())
@@ -118,11 +127,14 @@ def profile_completion(url: str, passwords: dict[str, str], count: int) -> None:
 
     for task_id in tasks[:warm]:
         page(task_id)
+    if cold:
+        instances.clear()
     _print_statements(client, official, tasks[warm])
     rest = tasks[warm + 1 :]
     backends[:] = database_backends(url.rsplit("/", 1)[1])  # the pool's connections, now all open
     timings = [page(t) for t in rest[: count // 2]]
-    print(f"\nprocedure {PROCEDURE}, {len(timings)} task pages without the profiler:")
+    cache = "an empty instance cache (--cold)" if cold else "the instances cached since their submission"
+    print(f"\nprocedure {PROCEDURE}, {len(timings)} task pages without the profiler, from {cache}:")
     print("  request   wall p50 ms   app CPU ms   PostgreSQL CPU ms (means)")
     for n, label in enumerate(("GET task", "claim", "complete")):
         wall = statistics.median(t[n][0] for t in timings) * 1000
