@@ -134,20 +134,28 @@ def profile_completion(url: str, passwords: dict[str, str], count: int, *, cold:
     backends[:] = database_backends(url.rsplit("/", 1)[1])  # the pool's connections, now all open
     timings = [page(t) for t in rest[: count // 2]]
     cache = "an empty instance cache (--cold)" if cold else "the instances cached since their submission"
-    print(f"\nprocedure {PROCEDURE}, {len(timings)} task pages without the profiler, from {cache}:")
+    _print_timings(f"{len(timings)} task pages without the profiler, from {cache}", timings)
+    profiler = cProfile.Profile()
+    profiled = [page(t, profiler) for t in rest[count // 2 :]]
+    _print_profile(profiler, len(profiled))
+
+
+def _print_timings(title: str, timings: list[list[tuple[float, float, float]]]) -> None:
+    print(f"\nprocedure {PROCEDURE}, {title}:")
     print("  request   wall p50 ms   app CPU ms   PostgreSQL CPU ms (means)")
     for n, label in enumerate(("GET task", "claim", "complete")):
         wall = statistics.median(t[n][0] for t in timings) * 1000
         app_cpu = statistics.fmean(t[n][1] for t in timings) * 1000
         db_cpu = statistics.fmean(t[n][2] for t in timings) * 1000
         print(f"  {label:<9}{wall:12.2f}{app_cpu:13.2f}{db_cpu:16.2f}")
-    profiler = cProfile.Profile()
-    profiled = [page(t, profiler) for t in rest[count // 2 :]]
+
+
+def _print_profile(profiler: cProfile.Profile, completions: int) -> None:
     calls = pstats.Stats(profiler).total_calls  # type: ignore[attr-defined]
-    print(f"\nPython function calls per completion (load-independent): {calls / len(profiled):.0f}")
+    print(f"\nPython function calls per completion (load-independent): {calls / completions:.0f}")
     dump = Path(tempfile.gettempdir()) / "motcua-http-complete.pstats"
     profiler.dump_stats(dump)
-    print(f"\ncProfile of {len(profiled)} POST /api/v1/tasks/{{id}}/complete (saved to {dump}):")
+    print(f"\ncProfile of {completions} POST /api/v1/tasks/{{id}}/complete (saved to {dump}):")
     for order, lines in (("cumulative", 40), ("tottime", 25)):
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats(order).print_stats(lines)
