@@ -44,6 +44,7 @@ from engine_overhead import (
     EngineRunner,
     Step,
     Workload,
+    collector_as_served,
     machine,
     percentile,
     postgres_version,
@@ -297,6 +298,7 @@ def main() -> None:
         for sampler in samplers.values():  # warm-up: parse caches, connections
             sampler.measure(0, cold=False)
             sampler.measure(0, cold=True)
+        collector_as_served()
         results = collect(samplers, sizes, args.samples)
         for kind in kinds:
             for mode in ("warm", "cold"):
