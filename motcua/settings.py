@@ -8,7 +8,7 @@
 | MOTCUA_SERVICE_BACKOFF | 30 | seconds before the first retry (doubles each time) |
 | MOTCUA_SERVICE_BACKOFF_MAX | 3600 | cap of the retry delay, in seconds |
 | MOTCUA_INSTANCE_CACHE | 2000 | live instances kept in memory per process |
-| MOTCUA_GC_THRESHOLDS | 10000,10,100 | garbage collector thresholds of `motcua serve` and `motcua worker` |
+| MOTCUA_GC_THRESHOLDS | 2000,20,250 | garbage collector thresholds of `motcua serve` and `motcua worker` |
 | MOTCUA_WORKFLOWS_DIR | <root>/workflows | the bundled procedures and BPMN |
 | MOTCUA_HOST / MOTCUA_PORT | 127.0.0.1 / 8000 | where `motcua serve` listens |
 | MOTCUA_THREADS | 2 | threads running the app in each `motcua serve` worker process (granian) |
@@ -49,7 +49,7 @@ class Settings:
     service_backoff_max: float = 3600.0
     instance_cache: int = 2000
     # Python's collector thresholds in long-running processes (``gc.set_threshold``; see ``tune_collector``).
-    gc_thresholds: tuple[int, int, int] = (10000, 10, 100)
+    gc_thresholds: tuple[int, int, int] = (2000, 20, 250)
     workflows_dir: Path = ROOT / "workflows"
     host: str = "127.0.0.1"
     port: int = 8000
@@ -183,12 +183,13 @@ def _thresholds(env: dict[str, str], name: str, default: tuple[int, int, int]) -
 def tune_collector(settings: Settings) -> None:
     """Set the garbage collector of a long-running process (a ``motcua serve`` or ``motcua worker``).
 
-    Python's defaults (700, 10, 10) run a young collection every 700 net allocations: a request that
-    restores a workflow allocates tens of thousands of objects, most of them freed by reference counting
-    soon after.  Higher thresholds collect less often, each time finding more of them already gone, and
-    the full collection, which walks every object of the process (the cached instances included) and pauses
-    the requests of the process for as long, comes once in 100 middle ones instead of once in 10.
-    Dropped instances do not wait for it: the instance cache breaks their cycles (``engine.runtime.dispose``).
+    Python's defaults (700, 10, 10) run a full collection, which walks every object of the process (the
+    cached instances included) and pauses its requests for as long (200 ms and more), every ~70,000 net
+    allocations: every few hundred requests.  The defaults here (2000, 20, 250) keep young collections
+    small (a young collection walks what the requests in flight still hold: 2 ms at most, where 10,000
+    took up to 16 ms and its middle collections up to 60 ms), middle ones every 40,000 allocations, and a
+    full one at most every 10,000,000 (``bench/gc_pauses.py``).  Dropped instances do not wait for it: the
+    instance cache breaks their cycles (``engine.runtime.dispose``).
     """
     import gc
 

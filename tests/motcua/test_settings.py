@@ -68,7 +68,7 @@ def test_a_bad_switch_number_or_pair_names_the_variable(name, value):
 
 
 def test_collector_thresholds_default_and_from_the_environment() -> None:
-    assert Settings.from_env({}).gc_thresholds == (10000, 10, 100)
+    assert Settings.from_env({}).gc_thresholds == (2000, 20, 250)
     settings = Settings.from_env({"MOTCUA_GC_THRESHOLDS": " 700, 10 ,10 "})
     assert settings.gc_thresholds == (700, 10, 10)
 
