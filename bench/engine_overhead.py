@@ -431,9 +431,10 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * share))] * 1000
 
 
-def collector_as_served() -> None:
+def collector_as_served(thresholds: str | None = None) -> None:
     """Set this process's garbage collector up as ``motcua serve`` and ``motcua worker`` do: what exists so
-    far frozen out of its walks (``gc.freeze``), and the shipped thresholds (``tune_collector``).
+    far frozen out of its walks (``gc.freeze``), and the shipped thresholds (``tune_collector``), or
+    ``thresholds`` (``MOTCUA_GC_THRESHOLDS``'s form, e.g. ``"2000,20,250"``).
 
     With Python's defaults a full collection comes every ~70,000 net allocations and walks every cached
     instance: a 60-100 ms pause on whichever sample it lands, which a served process does not have.
@@ -444,7 +445,7 @@ def collector_as_served() -> None:
 
     gc.collect()
     gc.freeze()
-    tune_collector(Settings.from_env({}))
+    tune_collector(Settings.from_env({} if thresholds is None else {"MOTCUA_GC_THRESHOLDS": thresholds}))
 
 
 def machine() -> str:

@@ -53,16 +53,15 @@ def play(url: str, passwords: dict[str, str], pages: int, thresholds: str, dispo
     os.environ["MOTCUA_SCHEDULER"] = "off"
     import engine.runtime as runtime
     from api import create_app
+    from bench.engine_overhead import collector_as_served
     from bench.http_load import REVIEW, SUBMISSION
-    from motcua.settings import Settings, tune_collector
+    from motcua.settings import Settings
 
     if not dispose:
         runtime.dispose = lambda _instance: None  # type: ignore[assignment]  # the behaviour before
     app = create_app(Settings.from_env())
     client = app.test_client()
-    gc.collect()
-    gc.freeze()  # as motcua serve does after building the app
-    tune_collector(Settings.from_env({"MOTCUA_GC_THRESHOLDS": thresholds}))
+    collector_as_served(thresholds)  # as motcua serve does after building the app
     pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
     began = [0.0]
 
