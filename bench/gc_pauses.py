@@ -118,6 +118,14 @@ def main() -> None:
     )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    from engine.errors import ValidationError
+    from motcua.settings import Settings
+
+    for extra in args.thresholds:
+        try:
+            Settings.from_env({"MOTCUA_GC_THRESHOLDS": extra})
+        except ValidationError as error:
+            parser.error(f"--thresholds {extra}: {error.message}")
     if args.child:
         url, passwords, thresholds, dispose = json.loads(args.child)
         print(json.dumps(play(url, passwords, args.pages, thresholds, dispose)))

@@ -572,7 +572,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="with --profile: load each instance from the database, as when another worker served it last",
     )
     parser.add_argument("--json", help="also write the figures to this file")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.cold and not args.profile:
+        parser.error("--cold only applies to --profile N")
+    return args
 
 
 if __name__ == "__main__":
